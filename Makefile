@@ -1,0 +1,61 @@
+# edgeasr: every job is a target. The two a fresh machine needs:
+#   make demo   export the embedded default model (Whisper tiny.en) and transcribe generated speech
+#   make test   run the test suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL ?= tiny.en
+THREADS ?= 2
+DATA := data/eval
+ART := artifacts/$(subst /,_,$(MODEL))
+DEB_PACKAGES := espeak-ng
+
+.PHONY: demo test test-slow lint format data deps clean
+
+$(STAMP): pyproject.toml
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[export,dev]"
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+$(DATA)/manifest.jsonl: $(STAMP)
+	$(BIN)/edgeasr data --out $(DATA) --count 120 --seed 0 --espeak 20
+
+data: $(DATA)/manifest.jsonl
+
+demo: $(STAMP) $(DATA)/manifest.jsonl
+	$(BIN)/edgeasr export --model $(MODEL) --format onnx --out $(ART)-onnx --force
+	$(BIN)/edgeasr export --model $(MODEL) --format openvino --out $(ART)-openvino --force
+	@clips=$$(head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; print(" ".join("$(DATA)/"+json.loads(l)["audio"] for l in sys.stdin))'); \
+	for fmt in onnx openvino; do \
+	  echo "== $(MODEL) via $$fmt"; \
+	  $(BIN)/edgeasr transcribe $$clips --artifact $(ART)-$$fmt --threads $(THREADS); \
+	done; \
+	echo "== references"; head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; [print(json.loads(l)["text"]) for l in sys.stdin]'
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+clean:
+	rm -rf artifacts runs report .pytest_cache

@@ -1,0 +1,117 @@
+"""Export any supported family to ONNX or OpenVINO IR, graph by graph, through one code
+path: torch -> ONNX (TorchScript exporter) -> optionally OpenVINO IR via convert_model."""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeasr.export.artifact_writer import staging_dir, tool_versions, write_manifest
+from edgeasr.export.families import GraphSpec, export_family
+from edgeasr.export.onnx_passes import share_tied_embedding
+from edgeasr.export.sources import LoadedModel, load_source
+from edgeasr.runtime.errors import EdgeASRError
+
+FORMATS = {"onnx": "onnxruntime", "openvino": "openvino"}
+# Largest protobuf ONNX can hold inline; bigger graphs keep weights in a .data file beside.
+EXTERNAL_DATA_BYTES = 1_500_000_000
+
+# Default verification tolerances of an unquantized fp32 artifact (max |diff| vs PyTorch).
+FP32_TOLERANCE = {"encoder_atol": 2e-4, "logits_atol": 1e-3, "greedy_match": True}
+
+
+def export_onnx(spec: GraphSpec, path: Path, opset: int = 17) -> Path:
+    """Trace one graph to ONNX; weights go to an external file when the graph is large."""
+    import onnx
+    import torch
+
+    size = sum(p.numel() * p.element_size() for p in spec.module.parameters())
+    tmp = path.with_suffix(".raw.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            spec.module,
+            spec.example,
+            str(tmp),
+            input_names=list(spec.inputs),
+            output_names=list(spec.outputs),
+            dynamic_axes=spec.dynamic_axes(),
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    model = onnx.load(str(tmp))
+    for p in tmp.parent.glob(tmp.name + "*"):
+        p.unlink()
+    share_tied_embedding(model)
+    external = size > EXTERNAL_DATA_BYTES
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=external,
+        all_tensors_to_one_file=True,
+        location=path.name + ".data",
+        size_threshold=1024,
+    )
+    return path
+
+
+def to_openvino(onnx_path: Path, xml_path: Path) -> Path:
+    """Convert an ONNX graph to OpenVINO IR, keeping fp32 weights (no silent fp16 compression)."""
+    import openvino as ov
+
+    model = ov.convert_model(str(onnx_path))
+    ov.save_model(model, str(xml_path), compress_to_fp16=False)
+    return xml_path
+
+
+def graph_io(spec: GraphSpec) -> dict[str, Any]:
+    return {
+        "inputs": {k: list(v) for k, v in spec.inputs.items()},
+        "outputs": {k: list(v) for k, v in spec.outputs.items()},
+    }
+
+
+def export_loaded(loaded: LoadedModel, fmt: str, out: Path, force: bool = False, opset: int = 17) -> dict[str, Any]:
+    """Export an already loaded model; returns the manifest written."""
+    if fmt not in FORMATS:
+        raise EdgeASRError(f"unknown format {fmt!r}; choose onnx or openvino")
+    fam = export_family(loaded.family)
+    fam.prepare(loaded)
+    t0 = time.perf_counter()
+    with staging_dir(out, force) as tmp:
+        graphs: dict[str, Any] = {}
+        for spec in fam.graphs(loaded):
+            onnx_path = export_onnx(spec, tmp / f"{spec.name}.onnx", opset)
+            entry = {"file": onnx_path.name, **graph_io(spec), "precision": "fp32"}
+            if fmt == "openvino":
+                xml = to_openvino(onnx_path, tmp / f"{spec.name}.xml")
+                for p in tmp.glob(f"{spec.name}.onnx*"):
+                    p.unlink()
+                entry["file"] = xml.name
+            graphs[spec.name] = entry
+            del spec
+            gc.collect()
+        (tmp / "tokenizer.json").write_text(loaded.tokenizer_json)
+        manifest = {
+            "family": loaded.family,
+            "backend": FORMATS[fmt],
+            "source": {"model": loaded.source, "kind": loaded.source_kind, "name": loaded.name},
+            "graphs": graphs,
+            "tokenizer": "tokenizer.json",
+            **fam.manifest_facts(loaded),
+            "runtime": {"inference_precision": "f32"},
+            "profile": {"name": f"{'ort' if fmt == 'onnx' else 'ov'}-fp32", "precision": "fp32"},
+            "verify": dict(FP32_TOLERANCE),
+            "export": {"opset": opset, "seconds": None},
+            "tools": tool_versions(),
+        }
+        manifest["export"]["seconds"] = round(time.perf_counter() - t0, 1)
+        written = write_manifest(tmp, manifest)
+    return written
+
+
+def export_model(model: str, fmt: str, out: Path, force: bool = False, opset: int = 17) -> dict[str, Any]:
+    """`edgeasr export`: load a source and export it."""
+    return export_loaded(load_source(model), fmt, Path(out), force, opset)

@@ -1,0 +1,109 @@
+"""The narrowest graph interface both ONNX Runtime and OpenVINO satisfy: load a graph file
+with a thread count and a precision hint, then run named numpy inputs to named outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from edgeasr.runtime.errors import EdgeASRError
+
+BACKENDS = ("onnxruntime", "openvino")
+
+
+class Graph(Protocol):
+    """A loaded, ready-to-run graph."""
+
+    input_names: list[str]
+    output_names: list[str]
+    precision: str  # the precision the backend actually computes in
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph; returns every output by name."""
+        ...
+
+
+def default_threads() -> int:
+    """Physical parallelism available to this process (respects CPU affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OrtGraph:
+    """ONNX Runtime CPU session; inputs are passed without copies when contiguous."""
+
+    def __init__(self, path: Path, threads: int, precision: str | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EdgeASRError("the onnxruntime backend is not installed: pip install 'edgeasr[onnxruntime]'") from None
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several internal types
+            raise EdgeASRError(f"{path}: onnxruntime cannot load the graph ({str(exc).splitlines()[0]})") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.precision = "as stored"  # the CPU provider computes each op in its graph's own type
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the session on the feeds it declares."""
+        outs = self.session.run(None, {k: feeds[k] for k in self.input_names})
+        return dict(zip(self.output_names, outs))
+
+
+class OvGraph:
+    """OpenVINO CPU compiled model with a single infer request reused across calls."""
+
+    def __init__(self, path: Path, threads: int, precision: str | None = None) -> None:
+        try:
+            import openvino as ov
+            import openvino.properties as props
+            import openvino.properties.hint as hints
+        except ImportError:
+            raise EdgeASRError("the openvino backend is not installed: pip install 'edgeasr[openvino]'") from None
+        config: dict[str, object] = {
+            props.inference_num_threads: threads,
+            hints.performance_mode: hints.PerformanceMode.LATENCY,
+            hints.num_requests: 1,
+        }
+        if precision:
+            config[hints.inference_precision] = {
+                "f32": ov.Type.f32,
+                "bf16": ov.Type.bf16,
+                "f16": ov.Type.f16,
+            }[precision]
+        try:
+            core = ov.Core()
+            self.compiled = core.compile_model(str(path), "CPU", config)
+        except Exception as exc:
+            raise EdgeASRError(f"{path}: openvino cannot load the graph ({str(exc).splitlines()[0]})") from None
+        self.request = self.compiled.create_infer_request()
+        self.input_names = [p.get_any_name() for p in self.compiled.inputs]
+        self.output_names = [p.get_any_name() for p in self.compiled.outputs]
+        self.precision = str(self.compiled.get_property(hints.inference_precision))
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the request; outputs are copied out because the request reuses its buffers."""
+        res = self.request.infer({k: feeds[k] for k in self.input_names}, share_inputs=True)
+        return {name: np.array(res[out]) for name, out in zip(self.output_names, self.compiled.outputs)}
+
+
+def open_graph(path: Path, backend: str, threads: int | None = None, precision: str | None = None) -> Graph:
+    """Load one graph file with the named backend."""
+    threads = threads or default_threads()
+    if backend == "onnxruntime":
+        return OrtGraph(path, threads, precision)
+    if backend == "openvino":
+        return OvGraph(path, threads, precision)
+    raise EdgeASRError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,141 @@
+"""The single `edgeasr` command. Runtime subcommands are defined here; build-time ones
+(export, verify, build, ...) are registered by the build packages through the
+`edgeasr.commands` entry point group and import torch only when they run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from edgeasr.runtime.errors import EdgeASRError
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--artifact", required=True, type=Path, help="artifact directory (with manifest.json)")
+    p.add_argument("--backend", choices=["onnxruntime", "openvino"], help="default: the artifact's own")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all available)")
+    p.add_argument("--precision", choices=["f32", "bf16", "f16"], help="OpenVINO inference precision hint")
+    p.add_argument("--verify", action="store_true", help="check every file's sha256 before loading")
+
+
+def _load(args: argparse.Namespace):
+    from edgeasr.runtime.model import load_model
+
+    return load_model(args.artifact, args.backend, args.threads, args.precision, verify=args.verify)
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """Print one line per file (or JSON with --json)."""
+    from edgeasr.runtime.audio import load_audio
+
+    audios = [load_audio(a) for a in args.audio]  # fail on bad input before loading the model
+    model = _load(args)
+    results = model.transcribe(
+        audios,
+        language=args.language,
+        context=args.context,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        ignore_eos=args.ignore_eos,
+    )
+    for path, r in zip(args.audio, results):
+        if args.json:
+            print(json.dumps({"audio": str(path), "text": r.text, "language": r.language, "timings": r.timings}))
+        elif len(args.audio) > 1:
+            print(f"{path}: {r.text}")
+        else:
+            print(r.text)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score an artifact on a manifest and write the eval JSON."""
+    from edgeasr.runtime.dataset import read_manifest
+    from edgeasr.runtime.evaluate import evaluate
+
+    clips = read_manifest(args.manifest)
+    if args.limit:
+        clips = clips[: args.limit]
+    model = _load(args)
+    out = evaluate(model, clips, language=args.language, progress=not args.quiet)
+    if args.json:
+        _write_json(args.json, out)
+    print(
+        f"{model.artifact.path.name}: WER {out['wer'] * 100:.2f}%  CER {out['cer'] * 100:.2f}%  "
+        f"RTF {out['rtf']:.3f}  ({len(clips)} clips, {out['audio_seconds']:.0f} s audio, "
+        f"{out['backend']}, {out['threads']} threads, peak RSS {out['peak_rss_mb']:.0f} MB)"
+    )
+    return 0
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _runtime_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transcribe", help="transcribe audio files with an artifact")
+    p.add_argument("audio", nargs="+", type=Path)
+    _model_args(p)
+    p.add_argument("--language", help="language code (e.g. en); default: detected")
+    p.add_argument("--context", help="text that biases recognition toward names and terms")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--max-new-tokens", type=int, help="stop after this many generated tokens")
+    p.add_argument("--ignore-eos", action="store_true", help="keep decoding past end-of-text (benchmarks)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("eval", help="score an artifact on a manifest (WER, CER, RTF, memory)")
+    _model_args(p)
+    p.add_argument("--manifest", required=True, type=Path, help="JSONL manifest or folder of audio + .txt")
+    p.add_argument("--json", type=Path, help="write the full result here")
+    p.add_argument("--language")
+    p.add_argument("--limit", type=int, help="only the first N clips")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with runtime commands and every installed build-time command."""
+    parser = argparse.ArgumentParser(prog="edgeasr", description="Speech recognition on small machines.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _runtime_commands(sub)
+    for ep in sorted(entry_points(group="edgeasr.commands"), key=lambda e: e.name):
+        try:
+            register: Callable[[argparse._SubParsersAction], None] = ep.load()
+        except ImportError:
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: errors the user can fix are one line on stderr and exit status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EdgeASRError as exc:
+        print(f"edgeasr: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        print(
+            f"edgeasr {args.command}: needs the module '{exc.name}', which is not installed "
+            "(build-time commands need: pip install 'edgeasr[export]')",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("edgeasr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""What every family runtime provides to the model wrapper, the CLI and the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeasr.runtime.artifact import Artifact
+from edgeasr.runtime.backends import Graph, open_graph
+
+
+@dataclass
+class Transcript:
+    """One clip's result, with where the time went."""
+
+    text: str
+    language: str | None = None
+    tokens: list[int] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class FamilyRuntime:
+    """Base class: loads the artifact's graphs with one backend and thread count."""
+
+    max_seconds: float = 30.0  # longest audio one model call takes
+
+    def __init__(self, artifact: Artifact, backend: str, threads: int, precision: str | None) -> None:
+        self.artifact = artifact
+        self.manifest = artifact.manifest
+        self.backend = backend
+        self.threads = threads
+        self.graphs: dict[str, Graph] = {
+            name: open_graph(artifact.graph_path(name), backend, threads, precision) for name in self.manifest["graphs"]
+        }
+
+    def transcribe_batch(
+        self,
+        audios: list[np.ndarray],
+        language: str | None = None,
+        context: str | None = None,
+        max_new_tokens: int | None = None,
+        ignore_eos: bool = False,
+    ) -> list[Transcript]:
+        """Transcribe clips no longer than `max_seconds`, batched through encoder and decoder."""
+        raise NotImplementedError

@@ -1,0 +1,116 @@
+"""Whisper tiny.en exported to ONNX and OpenVINO: graphs against PyTorch, transcripts,
+batching, the eval contract and the artifact manifest.
+
+Tolerances (fp32 artifacts, OpenVINO run with the f32 precision hint): encoder cross-attention
+K/V within 2e-4 and teacher-forced logits within 1e-3 of PyTorch (max |diff|); greedy tokens
+identical to transformers' generate. Measured here: ~1e-5 and ~5e-5.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeasr.export.verify import verify_artifact
+from edgeasr.runtime import load_model
+from edgeasr.runtime.audio import load_audio
+from edgeasr.runtime.metrics import error_rates, normalize
+from tests.conftest import manifest_of
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_graphs_match_pytorch(fmt, tiny_en, tiny_artifacts, speech):
+    clips = sorted(speech, key=lambda c: c.extra["seconds"])
+    picked = [clips[0].audio, clips[len(clips) // 2].audio, clips[-1].audio]  # three lengths
+    report = verify_artifact(tiny_en, tiny_artifacts[fmt], audio=picked)
+    assert report.ok, report.summary()
+    for row in report.clips:
+        assert row["encoder_max_abs"] < 2e-4 and row["logits_max_abs"] < 1e-3
+        assert row["greedy_match"] and row["tokens"] > 3
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_transcripts_are_accurate(fmt, tiny_artifacts, speech):
+    model = load_model(tiny_artifacts[fmt], threads=2)
+    hyps = [r.text for r in model.transcribe([c.audio for c in speech], batch_size=4)]
+    scores = error_rates([normalize(c.text) for c in speech], [normalize(h) for h in hyps])
+    assert scores["wer"] < 0.15, list(zip([c.text for c in speech], hyps))
+
+
+def test_batched_equals_one_by_one(tiny_artifacts, speech):
+    model = load_model(tiny_artifacts["onnx"], threads=2)
+    audios = [load_audio(c.audio) for c in speech[:5]]
+    single = [model.transcribe(a)[0].tokens for a in audios]
+    batched = [r.tokens for r in model.transcribe(audios, batch_size=5)]
+    assert batched == single
+
+
+def test_context_prompt_and_language(tiny_artifacts, speech):
+    model = load_model(tiny_artifacts["onnx"], threads=2)
+    plain = model.transcribe(speech[0].audio)[0]
+    biased = model.transcribe(speech[0].audio, context="Meeting notes.", language="en")[0]
+    assert plain.language == biased.language == "en"
+    assert biased.text  # a prompt must not break decoding
+    from edgeasr.runtime import EdgeASRError
+
+    with pytest.raises(EdgeASRError, match="English-only"):
+        model.transcribe(speech[0].audio, language="fr")
+
+
+def test_eval_contract(tmp_path, tiny_artifacts, speech):
+    from edgeasr.runtime.cli import main
+
+    manifest = speech[0].audio.parent.parent / "manifest.jsonl"
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--artifact", str(tiny_artifacts["openvino"]), "--manifest", str(manifest)]
+    assert main([*argv, "--json", str(out), "--threads", "2", "--quiet"]) == 0
+    res = json.loads(out.read_text())
+    for key in (
+        "wer",
+        "cer",
+        "rtf",
+        "audio_seconds",
+        "wall_seconds",
+        "peak_rss_mb",
+        "artifact_mb",
+        "backend",
+        "threads",
+    ):
+        assert key in res
+    assert res["backend"] == "openvino" and res["threads"] == 2
+    assert len(res["clips"]) == len(speech)
+    assert set(res["clips"][0]) >= {"audio", "reference", "hypothesis", "seconds"}
+    assert 0 <= res["wer"] < 0.15 and 0 < res["rtf"] < 2
+    assert res["artifact_mb"] == pytest.approx(
+        sum(f["bytes"] for f in manifest_of(tiny_artifacts["openvino"])["files"].values()) / 1e6, abs=0.01
+    )
+
+
+def test_manifest_records_what_the_runtime_needs(tiny_artifacts):
+    m = manifest_of(tiny_artifacts["onnx"])
+    assert m["family"] == "whisper" and m["backend"] == "onnxruntime"
+    assert m["tokens"]["sot"] == 50257 and m["tokens"]["eot"] == 50256 and m["tokens"]["no_timestamps"] == 50362
+    assert m["decoder"] == {**m["decoder"], "layers": 4, "heads": 6, "head_dim": 64, "max_positions": 448}
+    assert m["features"]["n_mels"] == 80
+    assert m["export"]["opset"] == 17 and "torch" in m["tools"] and "onnxruntime" in m["tools"]
+    assert set(m["files"]) == {"encoder.onnx", "decoder.onnx", "tokenizer.json"}
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in m["files"].values())
+    # the tied embedding is stored once: the decoder is ~30 M fp32 parameters, not ~50 M
+    assert m["files"]["decoder.onnx"]["bytes"] < 130e6
+    ov = manifest_of(tiny_artifacts["openvino"])
+    assert set(ov["files"]) == {"encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "tokenizer.json"}
+
+
+def test_export_from_a_transformers_directory(tmp_path, tiny_en, speech):
+    """The from_pretrained path, on a local directory (the hub is not reachable here)."""
+    from edgeasr.export.ct2 import save_transformers
+    from edgeasr.export.exporter import export_model
+    from edgeasr.export.sources import detect
+
+    src = save_transformers(tiny_en.model, tiny_en.tokenizer_json, tmp_path / "hf")
+    assert detect(str(src)) == "transformers-dir"
+    export_model(str(src), "onnx", tmp_path / "art")
+    report = verify_artifact(str(src), tmp_path / "art", audio=[speech[1].audio])
+    assert report.ok, report.summary()
+    assert manifest_of(tmp_path / "art")["source"]["kind"] == "transformers-dir"
