@@ -36,7 +36,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Compare an artifact with its PyTorch reference; non-zero exit beyond tolerance."""
     from edgeasr.export.verify import verify_artifact
 
-    report = verify_artifact(args.model, args.artifact, audio=args.audio, backend=args.backend)
+    report = verify_artifact(
+        args.model, args.artifact, audio=args.audio, backend=args.backend, language=args.language, context=args.context
+    )
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -48,4 +50,6 @@ def register_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--artifact", required=True, type=Path)
     p.add_argument("--audio", nargs="*", type=Path, help="clips to compare on (default: built-in test signals)")
     p.add_argument("--backend", choices=["onnxruntime", "openvino"])
+    p.add_argument("--language", help="force this language in both (default: detect, or en for English-only)")
+    p.add_argument("--context", help="context text passed to both")
     p.set_defaults(func=cmd_verify)

@@ -24,13 +24,14 @@ class VerifyReport:
     tolerance: dict[str, Any]
     clips: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    options: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
     def summary(self) -> str:
-        lines = [f"verify {self.artifact} ({self.backend}); tolerance {self.tolerance}"]
+        lines = [f"verify {self.artifact} ({self.backend}{self.options}); tolerance {self.tolerance}"]
         for c in self.clips:
             lines.append(
                 f"  {c['clip']}: encoder max|diff| {c['encoder_max_abs']:.2e}, logits max|diff| "
@@ -61,6 +62,8 @@ def verify_artifact(
     artifact: str | Path,
     audio: list[Path] | None = None,
     backend: str | None = None,
+    language: str | None = None,
+    context: str | None = None,
 ) -> VerifyReport:
     """Compare `artifact` with the PyTorch model it was built from."""
     loaded = load_source(model) if isinstance(model, str) else model
@@ -69,9 +72,10 @@ def verify_artifact(
     runner = load_model(artifact, backend=backend)
     tol = runner.artifact.manifest.get("verify", {})
     clips = [(p.name, load_audio(p)) for p in audio] if audio else default_clips()
-    report = VerifyReport(str(artifact), runner.backend, tol)
+    opts = "".join(f", {k} {v!r}" for k, v in (("language", language), ("context", context)) if v)
+    report = VerifyReport(str(artifact), runner.backend, tol, options=opts)
     for name, samples in clips:
-        row = {"clip": name, **fam.verify_clip(loaded, runner.runtime, samples)}
+        row = {"clip": name, **fam.verify_clip(loaded, runner.runtime, samples, language=language, context=context)}
         report.clips.append(row)
         if "encoder_atol" in tol and row["encoder_max_abs"] > tol["encoder_atol"]:
             report.failures.append(f"{name}: encoder differs by {row['encoder_max_abs']:.2e} > {tol['encoder_atol']}")
@@ -79,6 +83,8 @@ def verify_artifact(
             report.failures.append(f"{name}: logits differ by {row['logits_max_abs']:.2e} > {tol['logits_atol']}")
         if "min_top1" in tol and row["top1_agreement"] < tol["min_top1"]:
             report.failures.append(f"{name}: top-1 agreement {row['top1_agreement']:.3f} < {tol['min_top1']}")
+        if not row.get("prompt_match", True):
+            report.failures.append(f"{name}: prompt token ids differ from the processor's")
         if tol.get("greedy_match") and not row["greedy_match"]:
             report.failures.append(f"{name}: greedy tokens differ from transformers' generate")
     return report

@@ -44,7 +44,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     )
     for path, r in zip(args.audio, results):
         if args.json:
-            print(json.dumps({"audio": str(path), "text": r.text, "language": r.language, "timings": r.timings}))
+            print(
+                json.dumps(
+                    {"audio": str(path), "text": r.text, "language": r.language, "timings": r.timings},
+                    ensure_ascii=False,
+                )
+            )
         elif len(args.audio) > 1:
             print(f"{path}: {r.text}")
         else:

@@ -8,7 +8,7 @@ from typing import Any
 from edgeasr.runtime.errors import EdgeASRError
 
 # family name -> module path (imported on demand: each imports torch)
-REGISTRY = {"whisper": "edgeasr.export.families.whisper"}
+REGISTRY = {"whisper": "edgeasr.export.families.whisper", "qwen3_asr": "edgeasr.export.families.qwen3_asr"}
 
 
 @dataclass

@@ -10,10 +10,9 @@ import torch
 from torch import nn
 
 from edgeasr.export.families import GraphSpec
+from edgeasr.export.families.layers import attend, causal_bias, past_heads, split_heads, time_major
 from edgeasr.export.sources import LoadedModel
 from edgeasr.runtime.errors import EdgeASRError
-
-MASK_VALUE = -65504.0  # the most negative float16: stays finite if the graph is cast to fp16
 
 ENCODER_IO = {
     "inputs": {"mel": ("batch", "n_mels", "frames")},
@@ -32,22 +31,6 @@ DECODER_IO = {
         "new_kv": ("tokens", "layers", 2, "batch", "heads", "head_dim"),
     },
 }
-
-
-def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """(B, T, D) -> (B, H, T, D/H)."""
-    b, t, d = x.shape
-    return x.view(b, t, heads, d // heads).transpose(1, 2)
-
-
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Plain softmax attention; q is already scaled (Whisper scales q before the product)."""
-    w = q @ k.transpose(-1, -2)
-    if bias is not None:
-        w = w + bias
-    out = torch.softmax(w, dim=-1) @ v
-    b, h, t, d = out.shape
-    return out.transpose(1, 2).reshape(b, t, h * d)
 
 
 class EncoderGraph(nn.Module):
@@ -71,7 +54,10 @@ class EncoderGraph(nn.Module):
         for layer in enc.layers:
             x = layer(x, None)
         x = enc.layer_norm(x)
-        kv = [torch.stack([_heads(a.k_proj(x), self.heads), _heads(a.v_proj(x), self.heads)]) for a in self.cross]
+        kv = [
+            torch.stack([split_heads(a.k_proj(x), self.heads), split_heads(a.v_proj(x), self.heads)])
+            for a in self.cross
+        ]
         return torch.stack(kv)
 
 
@@ -102,31 +88,26 @@ class DecoderGraph(nn.Module):
         b, n = input_ids.shape
         t = past_kv.shape[0]
         x = self.embed(input_ids) + self.positions[position_ids]
-        q_pos = torch.arange(n).unsqueeze(1) + t
-        k_pos = torch.arange(t + n).unsqueeze(0)
-        keep = (k_pos <= q_pos).unsqueeze(0) & attention_mask.bool().unsqueeze(1)
-        keep = keep | (k_pos == q_pos).unsqueeze(0)  # a padded row still sees itself: no empty softmax
-        bias = torch.where(keep, 0.0, MASK_VALUE).unsqueeze(1)
+        bias = causal_bias(attention_mask, t, n)
         new = []
         for i, layer in enumerate(self.layers):
             a = layer.self_attn
             h = layer.self_attn_layer_norm(x)
-            q = _heads(a.q_proj(h) * a.scaling, self.heads)
-            k_new, v_new = _heads(a.k_proj(h), self.heads), _heads(a.v_proj(h), self.heads)
-            k = torch.cat([past_kv[:, i, 0].permute(1, 2, 0, 3), k_new], dim=2)
-            v = torch.cat([past_kv[:, i, 1].permute(1, 2, 0, 3), v_new], dim=2)
-            x = x + a.out_proj(_attend(q, k, v, bias))
+            q = split_heads(a.q_proj(h) * a.scaling, self.heads)
+            k_new, v_new = split_heads(a.k_proj(h), self.heads), split_heads(a.v_proj(h), self.heads)
+            k = torch.cat([past_heads(past_kv, i, 0), k_new], dim=2)
+            v = torch.cat([past_heads(past_kv, i, 1), v_new], dim=2)
+            x = x + a.out_proj(attend(q, k, v, bias))
             c = layer.encoder_attn
             h = layer.encoder_attn_layer_norm(x)
-            q = _heads(c.q_proj(h) * c.scaling, self.heads)
-            x = x + c.out_proj(_attend(q, cross_kv[i, 0], cross_kv[i, 1], None))
+            q = split_heads(c.q_proj(h) * c.scaling, self.heads)
+            x = x + c.out_proj(attend(q, cross_kv[i, 0], cross_kv[i, 1], None))
             h = layer.final_layer_norm(x)
             x = x + layer.fc2(layer.activation_fn(layer.fc1(h)))
             new.append(torch.stack([k_new, v_new]))
         last = self.norm(x[:, -1])
         logits = nn.functional.linear(last, self.proj.weight)
-        # (layers, 2, B, H, n, D) -> time-major (n, layers, 2, B, H, D)
-        return logits, torch.stack(new).permute(4, 0, 1, 2, 3, 5)
+        return logits, time_major(new)
 
 
 def load_pretrained(spec: str, kind: str) -> LoadedModel:
@@ -224,8 +205,8 @@ def reference_encoder(loaded: LoadedModel, mel: torch.Tensor) -> torch.Tensor:
             [
                 torch.stack(
                     [
-                        _heads(layer.encoder_attn.k_proj(hidden), heads),
-                        _heads(layer.encoder_attn.v_proj(hidden), heads),
+                        split_heads(layer.encoder_attn.k_proj(hidden), heads),
+                        split_heads(layer.encoder_attn.v_proj(hidden), heads),
                     ]
                 )
                 for layer in m.model.decoder.layers
@@ -259,7 +240,14 @@ def reference_generate(
     return rows
 
 
-def verify_clip(loaded: LoadedModel, runtime: Any, audio: Any, max_new_tokens: int = 96) -> dict[str, Any]:
+def verify_clip(
+    loaded: LoadedModel,
+    runtime: Any,
+    audio: Any,
+    max_new_tokens: int = 96,
+    language: str | None = None,
+    context: str | None = None,
+) -> dict[str, Any]:
     """Compare one clip through the artifact and through PyTorch: encoder K/V, teacher-forced
     logits at every position (through the artifact's KV cache), and greedy tokens."""
     import numpy as np
@@ -267,11 +255,12 @@ def verify_clip(loaded: LoadedModel, runtime: Any, audio: Any, max_new_tokens: i
     from edgeasr.runtime.decoding import forced_logits
     from edgeasr.runtime.families.whisper import _Step
 
+    language = language or "en"
     mel = runtime.features(audio)[None]
     cross = runtime.encode(mel)
     ref_cross = reference_encoder(loaded, torch.from_numpy(mel)).numpy()
-    prompt = runtime.prompt("en" if runtime._lang_ids else None, None)
-    ours = runtime.transcribe_batch([audio], language="en", max_new_tokens=max_new_tokens)[0].tokens
+    prompt = runtime.prompt(language if runtime._lang_ids else None, context)
+    ours = runtime.transcribe_batch([audio], language, context, max_new_tokens=max_new_tokens)[0].tokens
     ref = reference_generate(loaded, torch.from_numpy(mel), prompt, max_new_tokens)[0]
     logits = forced_logits(_Step(runtime.graphs["decoder"], cross), prompt, ref, runtime.kv_shape)
     ref_logits = reference_logits(loaded, torch.from_numpy(mel), torch.tensor([prompt + ref]))[0, len(prompt) - 1 :]

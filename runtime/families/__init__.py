@@ -11,9 +11,10 @@ if TYPE_CHECKING:
 def family_runtime(name: str) -> type[FamilyRuntime]:
     """The runtime class of a family (imported on demand)."""
     from edgeasr.runtime.errors import EdgeASRError
+    from edgeasr.runtime.families.qwen3_asr import Qwen3ASRRuntime
     from edgeasr.runtime.families.whisper import WhisperRuntime
 
-    registry: dict[str, type[FamilyRuntime]] = {"whisper": WhisperRuntime}
+    registry: dict[str, type[FamilyRuntime]] = {"whisper": WhisperRuntime, "qwen3_asr": Qwen3ASRRuntime}
     try:
         return registry[name]
     except KeyError:

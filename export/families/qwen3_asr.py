@@ -1,0 +1,315 @@
+"""Qwen3-ASR export adapter, built on transformers' native `qwen3_asr` classes.
+
+Encoder graph: log-mel cut into 8 s windows of eight 100-frame chunks (W, 128, 800) plus the
+number of valid positions per window -> projected audio embeddings (W, 104, hidden). The
+per-chunk convolution stem and the block-diagonal 8 s attention of transformers' encoder
+become a batch of windows, so all windows of all clips run as one batch with no
+data-dependent shapes in the graph.
+
+Decoder graph: token ids + audio embeddings (spliced in the graph at the audio-token
+positions) + the time-major KV cache -> last-position logits and the new K/V, the same
+interface as the Whisper decoder, so one decoding loop serves both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeasr.export.families import GraphSpec
+from edgeasr.export.families.layers import attend, causal_bias, past_heads, split_heads, time_major
+from edgeasr.export.sources import LoadedModel
+from edgeasr.runtime.errors import EdgeASRError
+
+ENCODER_IO = {
+    "inputs": {"mel": ("windows", "n_mels", "window_frames"), "n_valid": ("windows",)},
+    "outputs": {"audio_embeds": ("windows", "window_positions", "hidden")},
+}
+DECODER_IO = {
+    "inputs": {
+        "input_ids": ("batch", "tokens"),
+        "audio_embeds": ("batch", "audio_tokens", "hidden"),
+        "position_ids": ("batch", "tokens"),
+        "attention_mask": ("batch", "total"),
+        "past_kv": ("past", "layers", 2, "batch", "kv_heads", "head_dim"),
+    },
+    "outputs": {
+        "logits": ("batch", "vocab"),
+        "new_kv": ("tokens", "layers", 2, "batch", "kv_heads", "head_dim"),
+    },
+}
+
+
+def _post_cnn(frames: int) -> int:
+    """Positions left after the three stride-2 convolutions (k=3, p=1)."""
+    for _ in range(3):
+        frames = (frames - 1) // 2 + 1 if frames > 0 else 0
+    return frames
+
+
+def window_geometry(audio_cfg: Any) -> dict[str, int]:
+    """Chunk and window sizes of the encoder (100 frames per chunk, 13 positions, 8 chunks)."""
+    chunk = audio_cfg.n_window * 2
+    return {
+        "chunk_frames": chunk,
+        "chunk_positions": _post_cnn(chunk),
+        "window_chunks": audio_cfg.n_window_infer // chunk,
+    }
+
+
+class EncoderGraph(nn.Module):
+    """(W, 128, 800) mel windows + valid positions per window -> (W, 104, hidden) embeddings."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.tower = model.model.audio_tower
+        self.projector = model.model.multi_modal_projector
+        cfg = model.config.audio_config
+        geo = window_geometry(cfg)
+        self.chunk, self.chunks, self.positions = geo["chunk_frames"], geo["window_chunks"], geo["chunk_positions"]
+        self.heads = cfg.encoder_attention_heads
+
+    def forward(self, mel: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+        tw = self.tower
+        w, bins, _ = mel.shape
+        x = mel.view(w, bins, self.chunks, self.chunk).permute(0, 2, 1, 3).reshape(w * self.chunks, 1, bins, self.chunk)
+        x = nn.functional.gelu(tw.conv2d1(x))
+        x = nn.functional.gelu(tw.conv2d2(x))
+        x = nn.functional.gelu(tw.conv2d3(x))
+        c, ch, f, steps = x.shape
+        x = tw.conv_out(x.permute(0, 3, 1, 2).reshape(c, steps, ch * f))
+        x = x + tw.positional_embedding.positional_embedding[:steps]  # positions restart in every chunk
+        x = x.reshape(w, self.chunks * steps, -1)
+        keep = torch.arange(self.chunks * steps).unsqueeze(0) < n_valid.unsqueeze(1)
+        bias = torch.where(keep, 0.0, -65504.0)[:, None, None, :]  # padded keys only; padded queries are dropped
+        for layer in tw.layers:
+            a = layer.self_attn
+            h = layer.self_attn_layer_norm(x)
+            q, k, v = (split_heads(p(h), self.heads) for p in (a.q_proj, a.k_proj, a.v_proj))
+            x = x + a.out_proj(attend(q, k, v, bias, a.scaling))
+            h = layer.final_layer_norm(x)
+            x = x + layer.fc2(layer.activation_fn(layer.fc1(h)))
+        return self.projector(tw.ln_post(x))
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class DecoderGraph(nn.Module):
+    """Qwen3 text decoder step with audio embeddings spliced at the audio-token positions."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        lm = model.model.language_model
+        cfg = lm.config
+        self.embed, self.layers, self.norm = lm.embed_tokens, lm.layers, lm.norm
+        self.lm_head = model.lm_head
+        self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads)
+        self.register_buffer("inv_freq", lm.rotary_emb.inv_freq.detach().clone(), persistent=False)
+        self.rope_scale = float(lm.rotary_emb.attention_scaling)
+        self.audio_token = model.config.audio_token_id
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        audio_embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        past_kv: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n = input_ids.shape
+        t = past_kv.shape[0]
+        x = self.embed(input_ids)
+        # Audio splice: the k-th audio token of a row takes that row's k-th audio embedding. A
+        # zero row is appended so the gather stays in range when a step carries no audio.
+        is_audio = input_ids == self.audio_token
+        idx = (torch.cumsum(is_audio.to(torch.int64), dim=1) - 1).clamp(min=0)
+        pool = torch.cat([audio_embeds, torch.zeros(b, 1, x.shape[-1], dtype=x.dtype)], dim=1)
+        spliced = torch.gather(pool, 1, idx.unsqueeze(-1).expand(b, n, x.shape[-1]))
+        x = torch.where(is_audio.unsqueeze(-1), spliced, x)
+        # 1-D RoPE (the three M-RoPE rows are identical for speech-only input)
+        freqs = position_ids.unsqueeze(-1).float() * self.inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = (emb.cos() * self.rope_scale).unsqueeze(1), (emb.sin() * self.rope_scale).unsqueeze(1)
+        bias = causal_bias(attention_mask, t, n)
+        rep = self.heads // self.kv_heads
+        new = []
+        for i, layer in enumerate(self.layers):
+            a = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = a.q_norm(a.q_proj(h).view(b, n, self.heads, self.head_dim)).transpose(1, 2)
+            k = a.k_norm(a.k_proj(h).view(b, n, self.kv_heads, self.head_dim)).transpose(1, 2)
+            v = a.v_proj(h).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            new.append(torch.stack([k, v]))
+            k = torch.cat([past_heads(past_kv, i, 0), k], dim=2).repeat_interleave(rep, dim=1)
+            v = torch.cat([past_heads(past_kv, i, 1), v], dim=2).repeat_interleave(rep, dim=1)
+            x = x + a.o_proj(attend(q, k, v, bias, a.scaling))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        logits = nn.functional.linear(self.norm(x[:, -1]), self.lm_head.weight)
+        return logits, time_major(new)
+
+
+def load_pretrained(spec: str, kind: str) -> LoadedModel:
+    """A transformers-format Qwen3-ASR checkpoint (local directory or hub id)."""
+    from transformers import Qwen3ASRForConditionalGeneration, Qwen3ASRProcessor
+
+    if kind == "transformers-dir":
+        from edgeasr.export.random_model import check_dir
+
+        check_dir(Path(spec))
+    try:
+        model = Qwen3ASRForConditionalGeneration.from_pretrained(spec, dtype=torch.float32)
+        processor = Qwen3ASRProcessor.from_pretrained(spec)
+    except OSError as exc:
+        raise EdgeASRError(f"--model {spec}: cannot load ({str(exc).splitlines()[0]})") from None
+    name = spec.rstrip("/").split("/")[-1]
+    tok_json = processor.tokenizer.backend_tokenizer.to_str()
+    return LoadedModel("qwen3_asr", model.eval(), tok_json, spec, kind, name, extra={"processor": processor})
+
+
+def prepare(loaded: LoadedModel) -> None:
+    loaded.model.config._attn_implementation = "eager"
+    loaded.model.eval()
+
+
+def graphs(loaded: LoadedModel, batch: int = 2) -> list[GraphSpec]:
+    """Encoder and decoder graphs with example inputs of the right shapes."""
+    cfg = loaded.model.config
+    acfg, tcfg = cfg.audio_config, cfg.text_config
+    geo = window_geometry(acfg)
+    mel = torch.randn(3, acfg.num_mel_bins, geo["chunk_frames"] * geo["window_chunks"])
+    n_valid = torch.tensor([104, 104, 40], dtype=torch.int64)
+    enc = EncoderGraph(loaded.model)
+    head_dim = getattr(tcfg, "head_dim", tcfg.hidden_size // tcfg.num_attention_heads)
+    ids = torch.tensor([[151644, cfg.audio_token_id, cfg.audio_token_id, 198]] * batch)
+    audio = torch.randn(batch, 2, tcfg.hidden_size)
+    pos = torch.arange(4).repeat(batch, 1) + 3
+    mask = torch.ones(batch, 7, dtype=torch.int64)
+    past = torch.randn(3, tcfg.num_hidden_layers, 2, batch, tcfg.num_key_value_heads, head_dim)
+    return [
+        GraphSpec("encoder", enc, (mel, n_valid), **ENCODER_IO),
+        GraphSpec("decoder", DecoderGraph(loaded.model), (ids, audio, pos, mask, past), **DECODER_IO),
+    ]
+
+
+def _ids(loaded: LoadedModel, text: str) -> list[int]:
+    return loaded.extra["processor"].tokenizer.encode(text, add_special_tokens=False)
+
+
+def manifest_facts(loaded: LoadedModel) -> dict[str, Any]:
+    """Features, dims and the prompt as token ids, read off the processor's own chat template
+    (rendered here at export time, so the runtime needs no Jinja)."""
+    from transformers.models.qwen3_asr.processing_qwen3_asr import LANGUAGE_CODE_TO_NAME
+
+    proc = loaded.extra["processor"]
+    cfg = loaded.model.config
+    acfg, tcfg = cfg.audio_config, cfg.text_config
+    marker = "\u2063CONTEXT\u2063"
+    rendered = proc.apply_transcription_request([0.0] * 16000, prompt=marker, tokenize=False)[0]
+    head, rest = rendered.split(marker)
+    mid, tail = rest.split(proc.audio_token)
+    gen = loaded.model.generation_config
+    eos = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
+    fe = proc.feature_extractor
+    return {
+        "features": {
+            "kind": "qwen3_asr_log_mel",
+            "sample_rate": fe.sampling_rate,
+            "n_fft": fe.n_fft,
+            "hop_length": fe.hop_length,
+            "n_mels": fe.feature_size,
+            "min_samples": fe.min_length,
+            **window_geometry(acfg),
+        },
+        "decoder": {
+            "layers": tcfg.num_hidden_layers,
+            "heads": tcfg.num_key_value_heads,
+            "query_heads": tcfg.num_attention_heads,
+            "head_dim": getattr(tcfg, "head_dim", tcfg.hidden_size // tcfg.num_attention_heads),
+            "hidden": tcfg.hidden_size,
+            "vocab_size": tcfg.vocab_size,
+            "max_positions": tcfg.max_position_embeddings,
+            "kv_layout": ["time", "layer", "k_or_v", "batch", "head", "head_dim"],
+        },
+        "tokens": {
+            "audio": cfg.audio_token_id,
+            "eos": eos,
+            "pad": gen.pad_token_id,
+            "asr_text": proc.tokenizer.convert_tokens_to_ids("<asr_text>"),
+            "prompt": {
+                "before_context": _ids(loaded, head),
+                "after_context": _ids(loaded, mid),
+                "after_audio": _ids(loaded, tail),
+            },
+            "languages": {
+                code: {"name": name, "ids": _ids(loaded, f"language {name}<asr_text>")}
+                for code, name in LANGUAGE_CODE_TO_NAME.items()
+            },
+        },
+        "model": {
+            "audio_layers": acfg.encoder_layers,
+            "audio_d_model": acfg.d_model,
+            "text_hidden": tcfg.hidden_size,
+            "parameters": sum(p.numel() for p in loaded.model.parameters()),
+        },
+    }
+
+
+def reference_inputs(loaded: LoadedModel, audio: Any, language: str | None, context: str | None) -> Any:
+    """The processor's own inputs for one clip (token ids, features, masks)."""
+    proc = loaded.extra["processor"]
+    return proc.apply_transcription_request(audio, language=language, prompt=context, return_tensors="pt")
+
+
+def verify_clip(
+    loaded: LoadedModel,
+    runtime: Any,
+    audio: Any,
+    max_new_tokens: int = 24,
+    language: str | None = None,
+    context: str | None = None,
+) -> dict[str, Any]:
+    """Compare one clip: audio embeddings, the prompt ids, teacher-forced logits through the
+    artifact's KV cache, and greedy tokens against transformers' generate."""
+    import numpy as np
+
+    from edgeasr.runtime.decoding import forced_logits
+
+    inputs = reference_inputs(loaded, audio, language, context)
+    m = loaded.model
+    with torch.no_grad():
+        ref_audio = m.get_audio_features(inputs["input_features"], inputs["input_features_mask"]).pooler_output
+        out = m.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+    ref_tokens = out[0, inputs["input_ids"].shape[1] :].tolist()
+    eos = set(runtime.eos)
+    ref_tokens = ref_tokens[: next((i for i, t in enumerate(ref_tokens) if t in eos), len(ref_tokens))]
+    embeds = runtime.encode([audio])[0]
+    prompt = runtime.prompt(embeds.shape[0], language, context)
+    ours = runtime.transcribe_batch([audio], language=language, context=context, max_new_tokens=max_new_tokens)[0]
+    step = runtime.step_model(embeds[None])
+    logits = forced_logits(step, prompt, ref_tokens, runtime.kv_shape)
+    with torch.no_grad():
+        full = torch.tensor([prompt + ref_tokens])
+        ref_logits = m(
+            input_ids=full,
+            input_features=inputs["input_features"],
+            input_features_mask=inputs["input_features_mask"],
+            attention_mask=torch.ones_like(full),
+        ).logits[0, len(prompt) - 1 :]
+    ref_logits = ref_logits.numpy()
+    return {
+        "encoder_max_abs": float(np.abs(embeds - ref_audio.numpy()).max()),
+        "logits_max_abs": float(np.abs(logits - ref_logits).max()),
+        "top1_agreement": float((logits.argmax(-1) == ref_logits.argmax(-1)).mean()),
+        "tokens": len(ref_tokens),
+        "greedy_match": ours.tokens == ref_tokens,
+        "prompt_match": prompt == inputs["input_ids"][0].tolist(),
+    }

@@ -1,0 +1,190 @@
+"""Qwen3-ASR at run time: 128-bin log-mel cut into 8 s windows for the encoder graph, the chat
+prompt assembled from token ids stored in the artifact (no Jinja), greedy decoding with the
+KV cache, and the `language <Name><asr_text>text` output parsed into language and text."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from edgeasr.runtime.artifact import Artifact
+from edgeasr.runtime.decoding import greedy_decode
+from edgeasr.runtime.errors import EdgeASRError
+from edgeasr.runtime.families.base import FamilyRuntime, Transcript
+from edgeasr.runtime.features import log_mel
+
+ENCODER_BATCH = 16  # windows per encoder call: bounds activation memory on long audio
+
+
+def _post_cnn(frames: np.ndarray) -> np.ndarray:
+    """Positions left after three stride-2 convolutions (k=3, p=1); zero stays zero."""
+    for _ in range(3):
+        frames = np.where(frames > 0, (frames - 1) // 2 + 1, 0)
+    return frames
+
+
+class Qwen3ASRRuntime(FamilyRuntime):
+    """Runs the windowed encoder graph and the decoder step graph of a Qwen3-ASR artifact."""
+
+    def __init__(self, artifact: Artifact, backend: str, threads: int, precision: str | None) -> None:
+        super().__init__(artifact, backend, threads, precision)
+        m = self.manifest
+        self.feat, self.dec, self.tok = m["features"], m["decoder"], m["tokens"]
+        self.tokenizer = Tokenizer.from_file(str(artifact.file(m["tokenizer"])))
+        self.eos = list(self.tok["eos"])
+        self.languages = self.tok["languages"]
+        self._names = {v["name"].lower(): code for code, v in self.languages.items()}
+        self.window_frames = self.feat["chunk_frames"] * self.feat["window_chunks"]
+
+    # -- audio -> embeddings ----------------------------------------------------------
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        """(128, frames) log-mel; clips shorter than `min_samples` are zero-padded first."""
+        short = self.feat["min_samples"] - audio.size
+        return log_mel(np.pad(audio, (0, short)) if short > 0 else audio, self.feat["n_mels"])
+
+    def _windows(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Zero-pad to whole 8 s windows; count the valid encoder positions in each."""
+        frames = mel.shape[1]
+        n_win = max(1, -(-frames // self.window_frames))
+        padded = np.zeros((mel.shape[0], n_win * self.window_frames), dtype=np.float32)
+        padded[:, :frames] = mel
+        wins = padded.reshape(mel.shape[0], n_win, self.window_frames).transpose(1, 0, 2)
+        valid = np.clip(frames - np.arange(n_win) * self.window_frames, 0, self.window_frames)
+        chunk = self.feat["chunk_frames"]
+        positions = (valid // chunk) * self.feat["chunk_positions"] + _post_cnn(valid % chunk)
+        return wins, positions.astype(np.int64)
+
+    def encode(self, audios: list[np.ndarray]) -> list[np.ndarray]:
+        """Audio embeddings (positions, hidden) per clip; every window of every clip is batched."""
+        parts = [self._windows(self.features(a)) for a in audios]
+        wins = np.concatenate([w for w, _ in parts])
+        valid = np.concatenate([v for _, v in parts])
+        outs = [
+            self.graphs["encoder"].run({"mel": wins[i : i + ENCODER_BATCH], "n_valid": valid[i : i + ENCODER_BATCH]})[
+                "audio_embeds"
+            ]
+            for i in range(0, len(wins), ENCODER_BATCH)
+        ]
+        emb = np.concatenate(outs)
+        result, w = [], 0
+        for wins_i, valid_i in parts:
+            result.append(np.concatenate([emb[w + j, :n] for j, n in enumerate(valid_i)]))
+            w += len(wins_i)
+        return result
+
+    # -- prompt and output --------------------------------------------------------------
+    def language_code(self, language: str | None) -> str | None:
+        """Accept a code (en) or a name (English); None means detect."""
+        if language is None:
+            return None
+        if language in self.languages:
+            return language
+        code = self._names.get(language.lower())
+        if code is None:
+            raise EdgeASRError(f"unknown language {language!r}; known: {', '.join(sorted(self.languages))}")
+        return code
+
+    def prompt(self, n_audio: int, language: str | None, context: str | None) -> list[int]:
+        """System turn (context), user turn with the audio placeholders, assistant turn
+        (prefilled with `language <Name><asr_text>` when the language is forced)."""
+        p = self.tok["prompt"]
+        ctx = self.tokenizer.encode(context, add_special_tokens=False).ids if context else []
+        ids = [*p["before_context"], *ctx, *p["after_context"], *([self.tok["audio"]] * n_audio), *p["after_audio"]]
+        code = self.language_code(language)
+        if code is not None:
+            ids += self.languages[code]["ids"]
+        return ids
+
+    def parse(self, tokens: list[int], forced: str | None) -> tuple[str | None, str]:
+        """`language English<asr_text>hello` -> ("en", "hello"); a forced language prefix is in the prompt."""
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        if forced is not None:
+            return forced, text.strip()
+        if "<asr_text>" not in text:
+            return None, text.strip()
+        head, body = text.split("<asr_text>", 1)
+        name = head.strip().removeprefix("language").strip().lower()
+        return self._names.get(name), body.strip()
+
+    @property
+    def kv_shape(self) -> tuple[int, int, int, int]:
+        return (self.dec["layers"], 2, self.dec["heads"], self.dec["head_dim"])
+
+    def step_model(self, audio_embeds: np.ndarray) -> _Step:
+        return _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"])
+
+    def transcribe_batch(
+        self,
+        audios: list[np.ndarray],
+        language: str | None = None,
+        context: str | None = None,
+        max_new_tokens: int | None = None,
+        ignore_eos: bool = False,
+    ) -> list[Transcript]:
+        """Encode all clips' windows together, then one batched greedy decode."""
+        code = self.language_code(language)
+        t0 = time.perf_counter()
+        embeds = self.encode(audios)
+        t1 = time.perf_counter()
+        prompts = [self.prompt(len(e), code, context) for e in embeds]
+        longest = max(len(e) for e in embeds)
+        pool = np.zeros((len(audios), longest, self.dec["hidden"]), dtype=np.float32)
+        for r, e in enumerate(embeds):
+            pool[r, : len(e)] = e
+        seconds = max(a.size for a in audios) / self.feat["sample_rate"]
+        n_new = max_new_tokens if max_new_tokens is not None else int(64 + 10 * seconds)
+        res = greedy_decode(
+            self.step_model(pool),
+            prompts,
+            self.kv_shape,
+            eos_ids=set(self.eos),
+            max_new_tokens=n_new,
+            pad_id=self.tok["pad"],
+            ignore_eos=ignore_eos,
+        )
+        t2 = time.perf_counter()
+        out = []
+        for toks in res.tokens:
+            lang, text = self.parse(toks, code)
+            timings = {
+                "encoder_s": (t1 - t0) / len(audios),
+                "prefill_s": res.prefill_s,
+                "decode_s": sum(res.step_s),
+                "decode_steps": len(res.step_s),
+                "prompt_tokens": max(len(p) for p in prompts),
+                "batch": len(audios),
+                "total_s": (t2 - t0) / len(audios),
+            }
+            out.append(Transcript(text=text, language=lang, tokens=toks, timings=timings))
+        return out
+
+
+class _Step:
+    """Decoder step; audio embeddings are fed only to calls that contain audio tokens."""
+
+    def __init__(self, graph: object, audio_embeds: np.ndarray, audio_token: int) -> None:
+        self.graph = graph
+        self.audio = audio_embeds
+        self.audio_token = audio_token
+        self.none = np.zeros((audio_embeds.shape[0], 0, audio_embeds.shape[2]), dtype=np.float32)
+
+    def step(
+        self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, past: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        audio = self.audio if (ids == self.audio_token).any() else self.none
+        out = self.graph.run(
+            {
+                "input_ids": ids,
+                "audio_embeds": audio,
+                "position_ids": positions.astype(np.int64),
+                "attention_mask": mask,
+                "past_kv": past,
+            }
+        )
+        return out["logits"], out["new_kv"]
+
+    def select(self, rows: np.ndarray) -> None:
+        self.audio = self.audio[rows]
+        self.none = self.none[rows]
