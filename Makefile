@@ -12,7 +12,11 @@ DATA := data/eval
 ART := artifacts/$(subst /,_,$(MODEL))
 DEB_PACKAGES := espeak-ng
 
-.PHONY: demo test test-slow lint format data deps clean
+PROFILES := $(sort $(basename $(notdir $(wildcard profiles/*.yaml))))
+BASE := $(ART)-onnx
+CALIB := $(DATA)/calibration.jsonl
+
+.PHONY: demo test test-slow lint format data deps clean artifacts artifact
 
 $(STAMP): pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,8 +37,7 @@ $(DATA)/manifest.jsonl: $(STAMP)
 
 data: $(DATA)/manifest.jsonl
 
-demo: $(STAMP) $(DATA)/manifest.jsonl
-	$(BIN)/edgeasr export --model $(MODEL) --format onnx --out $(ART)-onnx --force
+demo: $(STAMP) $(DATA)/manifest.jsonl $(BASE)/manifest.json
 	$(BIN)/edgeasr export --model $(MODEL) --format openvino --out $(ART)-openvino --force
 	@clips=$$(head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; print(" ".join("$(DATA)/"+json.loads(l)["audio"] for l in sys.stdin))'); \
 	for fmt in onnx openvino; do \
@@ -42,6 +45,21 @@ demo: $(STAMP) $(DATA)/manifest.jsonl
 	  $(BIN)/edgeasr transcribe $$clips --artifact $(ART)-$$fmt --threads $(THREADS); \
 	done; \
 	echo "== references"; head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; [print(json.loads(l)["text"]) for l in sys.stdin]'
+
+# The fp32 ONNX export every profile starts from (built once; profiles need no torch).
+$(BASE)/manifest.json: $(STAMP)
+	$(BIN)/edgeasr export --model $(MODEL) --format onnx --out $(BASE) --force
+
+# Every shipped profile for MODEL (default tiny.en): artifacts/<model>-<profile>
+artifacts: $(BASE)/manifest.json $(DATA)/manifest.jsonl
+	@for p in $(PROFILES); do \
+	  $(BIN)/edgeasr build --model $(BASE) --profile $$p --out $(ART)-$$p --calibration $(CALIB) --force || exit 1; \
+	done
+
+# One profile: make artifact PROFILE=ort-int8-dynamic [MODEL=src]
+artifact: $(STAMP) $(DATA)/manifest.jsonl
+	@test -n "$(PROFILE)" || { echo "usage: make artifact PROFILE=name [MODEL=src]"; exit 2; }
+	$(BIN)/edgeasr build --model $(MODEL) --profile $(PROFILE) --out $(ART)-$(PROFILE) --calibration $(CALIB) --force
 
 test: $(STAMP)
 	$(BIN)/ruff check .

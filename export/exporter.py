@@ -1,59 +1,50 @@
 """Export any supported family to ONNX or OpenVINO IR, graph by graph, through one code
-path: torch -> ONNX (TorchScript exporter) -> optionally OpenVINO IR via convert_model."""
+path: torch -> ONNX (TorchScript exporter) -> optionally OpenVINO IR via its ONNX frontend."""
 
 from __future__ import annotations
 
 import gc
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from edgeasr.export.artifact_writer import staging_dir, tool_versions, write_manifest
 from edgeasr.export.families import GraphSpec, export_family
+from edgeasr.export.onnx_io import load_graph, save_graph, scratch_dir
 from edgeasr.export.onnx_passes import share_tied_embedding
 from edgeasr.export.sources import LoadedModel, load_source
 from edgeasr.runtime.errors import EdgeASRError
 
 FORMATS = {"onnx": "onnxruntime", "openvino": "openvino"}
-# Largest protobuf ONNX can hold inline; bigger graphs keep weights in a .data file beside.
-EXTERNAL_DATA_BYTES = 1_500_000_000
-
 # Default verification tolerances of an unquantized fp32 artifact (max |diff| vs PyTorch).
 FP32_TOLERANCE = {"encoder_atol": 2e-4, "logits_atol": 1e-3, "greedy_match": True}
 
 
 def export_onnx(spec: GraphSpec, path: Path, opset: int = 17) -> Path:
-    """Trace one graph to ONNX; weights go to an external file when the graph is large."""
-    import onnx
+    """Trace one graph to ONNX. The tracer writes a graph over 2 GB as one file per tensor in
+    a scratch folder; those are merged into one .data file without loading them all."""
     import torch
 
-    size = sum(p.numel() * p.element_size() for p in spec.module.parameters())
-    tmp = path.with_suffix(".raw.onnx")
-    with torch.no_grad():
-        torch.onnx.export(
-            spec.module,
-            spec.example,
-            str(tmp),
-            input_names=list(spec.inputs),
-            output_names=list(spec.outputs),
-            dynamic_axes=spec.dynamic_axes(),
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-    model = onnx.load(str(tmp))
-    for p in tmp.parent.glob(tmp.name + "*"):
-        p.unlink()
-    share_tied_embedding(model)
-    external = size > EXTERNAL_DATA_BYTES
-    onnx.save_model(
-        model,
-        str(path),
-        save_as_external_data=external,
-        all_tensors_to_one_file=True,
-        location=path.name + ".data",
-        size_threshold=1024,
-    )
+    scratch = scratch_dir(path)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                spec.module,
+                spec.example,
+                str(scratch / "graph.onnx"),
+                input_names=list(spec.inputs),
+                output_names=list(spec.outputs),
+                dynamic_axes=spec.dynamic_axes(),
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        model = load_graph(scratch / "graph.onnx", with_data=False)
+        share_tied_embedding(model, scratch)
+        save_graph(model, path, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return path
 
 
@@ -61,9 +52,20 @@ def to_openvino(onnx_path: Path, xml_path: Path) -> Path:
     """Convert an ONNX graph to OpenVINO IR, keeping fp32 weights (no silent fp16 compression)."""
     import openvino as ov
 
-    model = ov.convert_model(str(onnx_path))
-    ov.save_model(model, str(xml_path), compress_to_fp16=False)
+    ov.save_model(read_onnx_for_openvino(onnx_path), str(xml_path), compress_to_fp16=False)
     return xml_path
+
+
+def read_onnx_for_openvino(onnx_path: Path):  # noqa: ANN201 - an openvino.Model
+    """An ONNX graph as an OpenVINO model, through the ONNX frontend of `Core.read_model`.
+
+    `openvino.convert_model` gives the same model but also starts OpenVINO's telemetry, whose
+    sender forks a process that blocks on a machine without network access; a build must
+    not phone home anyway.
+    """
+    import openvino as ov
+
+    return ov.Core().read_model(str(onnx_path))
 
 
 def graph_io(spec: GraphSpec) -> dict[str, Any]:

@@ -85,17 +85,20 @@ class OvGraph:
             }[precision]
         try:
             core = ov.Core()
-            self.compiled = core.compile_model(str(path), "CPU", config)
+            model = core.read_model(str(path))
+            # Names come from the graph as stored: compilation may rename a port after fusing
+            # the node that produced it. Inputs and outputs are then addressed by position.
+            self.input_names = [p.get_any_name() for p in model.inputs]
+            self.output_names = [p.get_any_name() for p in model.outputs]
+            self.compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:
             raise EdgeASRError(f"{path}: openvino cannot load the graph ({str(exc).splitlines()[0]})") from None
         self.request = self.compiled.create_infer_request()
-        self.input_names = [p.get_any_name() for p in self.compiled.inputs]
-        self.output_names = [p.get_any_name() for p in self.compiled.outputs]
         self.precision = str(self.compiled.get_property(hints.inference_precision))
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the request; outputs are copied out because the request reuses its buffers."""
-        res = self.request.infer({k: feeds[k] for k in self.input_names}, share_inputs=True)
+        res = self.request.infer([feeds[k] for k in self.input_names], share_inputs=True)
         return {name: np.array(res[out]) for name, out in zip(self.output_names, self.compiled.outputs)}
 
 

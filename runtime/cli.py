@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgeasr: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, permission denied, ...: the user's to fix, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"edgeasr: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

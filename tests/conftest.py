@@ -43,3 +43,58 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory, tiny_en) -> dict[st
 
 def manifest_of(artifact: Path) -> dict:
     return json.loads((artifact / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def whisper_random(tmp_path_factory: pytest.TempPathFactory, tiny_en) -> Path:
+    """A tiny random-weight Whisper (2+2 layers, d_model 64) with tiny.en's tokenizer and
+    generation settings, as a transformers directory: fast to export and quantize."""
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from edgeasr.export.ct2 import save_transformers
+
+    base = tiny_en.model.config
+    cfg = WhisperConfig(
+        vocab_size=base.vocab_size,
+        num_mel_bins=80,
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=256,
+        decoder_ffn_dim=256,
+        max_source_positions=1500,
+        max_target_positions=448,
+        bos_token_id=base.bos_token_id,
+        eos_token_id=base.eos_token_id,
+        pad_token_id=base.pad_token_id,
+        decoder_start_token_id=base.decoder_start_token_id,
+    )
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(cfg).eval()
+    model.generation_config = tiny_en.model.generation_config
+    return save_transformers(model, tiny_en.tokenizer_json, tmp_path_factory.mktemp("whisper-random") / "model")
+
+
+@pytest.fixture(scope="session")
+def fp32_bases(tmp_path_factory: pytest.TempPathFactory, whisper_random, qwen_tiny) -> dict[str, Path]:
+    """fp32 ONNX artifacts of the two tiny random models: the base of every profile build."""
+    from edgeasr.export.exporter import export_loaded, export_model
+
+    root = tmp_path_factory.mktemp("fp32")
+    export_model(str(whisper_random), "onnx", root / "whisper")
+    export_loaded(qwen_tiny, "onnx", root / "qwen3_asr")
+    return {"whisper": root / "whisper", "qwen3_asr": root / "qwen3_asr"}
+
+
+@pytest.fixture(scope="session")
+def qwen_tiny(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny random Qwen3-ASR (real tokenizer, real chunking/windows) as a PyTorch reference."""
+    from edgeasr.export.random_model import write
+    from edgeasr.export.sources import load_source
+
+    out = tmp_path_factory.mktemp("qwen") / "tiny"
+    write(out, "tiny", seed=0)
+    return load_source(str(out))

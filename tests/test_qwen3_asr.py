@@ -20,16 +20,6 @@ from edgeasr.runtime.audio import load_audio
 
 
 @pytest.fixture(scope="session")
-def qwen_tiny(tmp_path_factory):
-    from edgeasr.export.random_model import write
-    from edgeasr.export.sources import load_source
-
-    out = tmp_path_factory.mktemp("qwen") / "tiny"
-    write(out, "tiny", seed=0)
-    return load_source(str(out))
-
-
-@pytest.fixture(scope="session")
 def qwen_artifacts(tmp_path_factory, qwen_tiny):
     from edgeasr.export.exporter import export_loaded
 

@@ -60,6 +60,25 @@ def window_geometry(audio_cfg: Any) -> dict[str, int]:
     }
 
 
+class EncoderLayer(nn.Module):
+    """One audio encoder layer over a batch of windows (pre-norm, GELU FFN); nodes read
+    `/layers.N/q_proj/MatMul`, `/layers.N/fc2/MatMul`, ..."""
+
+    def __init__(self, layer: Any, heads: int) -> None:
+        super().__init__()
+        a = layer.self_attn
+        self.heads, self.scale = heads, a.scaling
+        self.attn_norm, self.ffn_norm = layer.self_attn_layer_norm, layer.final_layer_norm
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = a.q_proj, a.k_proj, a.v_proj, a.out_proj
+        self.fc1, self.fc2, self.act = layer.fc1, layer.fc2, layer.activation_fn
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        h = self.attn_norm(x)
+        q, k, v = (split_heads(p(h), self.heads) for p in (self.q_proj, self.k_proj, self.v_proj))
+        x = x + self.out_proj(attend(q, k, v, bias, self.scale))
+        return x + self.fc2(self.act(self.fc1(self.ffn_norm(x))))
+
+
 class EncoderGraph(nn.Module):
     """(W, 128, 800) mel windows + valid positions per window -> (W, 104, hidden) embeddings."""
 
@@ -70,7 +89,7 @@ class EncoderGraph(nn.Module):
         cfg = model.config.audio_config
         geo = window_geometry(cfg)
         self.chunk, self.chunks, self.positions = geo["chunk_frames"], geo["window_chunks"], geo["chunk_positions"]
-        self.heads = cfg.encoder_attention_heads
+        self.layers = nn.ModuleList(EncoderLayer(layer, cfg.encoder_attention_heads) for layer in self.tower.layers)
 
     def forward(self, mel: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
         tw = self.tower
@@ -85,19 +104,52 @@ class EncoderGraph(nn.Module):
         x = x.reshape(w, self.chunks * steps, -1)
         keep = torch.arange(self.chunks * steps).unsqueeze(0) < n_valid.unsqueeze(1)
         bias = torch.where(keep, 0.0, -65504.0)[:, None, None, :]  # padded keys only; padded queries are dropped
-        for layer in tw.layers:
-            a = layer.self_attn
-            h = layer.self_attn_layer_norm(x)
-            q, k, v = (split_heads(p(h), self.heads) for p in (a.q_proj, a.k_proj, a.v_proj))
-            x = x + a.out_proj(attend(q, k, v, bias, a.scaling))
-            h = layer.final_layer_norm(x)
-            x = x + layer.fc2(layer.activation_fn(layer.fc1(h)))
+        for layer in self.layers:
+            x = layer(x, bias)
         return self.projector(tw.ln_post(x))
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class DecoderLayer(nn.Module):
+    """One Qwen3 decoder layer over new tokens (GQA, per-head RMSNorm on q and k, RoPE);
+    graph nodes read `/layers.N/q_proj/MatMul`, `/layers.N/down_proj/MatMul`, ..."""
+
+    def __init__(self, layer: Any, heads: int, kv_heads: int, head_dim: int) -> None:
+        super().__init__()
+        a, mlp = layer.self_attn, layer.mlp
+        self.heads, self.kv_heads, self.head_dim, self.scale = heads, kv_heads, head_dim, a.scaling
+        self.attn_norm, self.mlp_norm = layer.input_layernorm, layer.post_attention_layernorm
+        self.q_proj, self.k_proj, self.v_proj, self.o_proj = a.q_proj, a.k_proj, a.v_proj, a.o_proj
+        self.q_norm, self.k_norm = a.q_norm, a.k_norm
+        self.gate_proj, self.up_proj, self.down_proj, self.act = mlp.gate_proj, mlp.up_proj, mlp.down_proj, mlp.act_fn
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        bias: torch.Tensor,
+        past_k: torch.Tensor,
+        past_v: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n, _ = x.shape
+        h = self.attn_norm(x)
+        q = self.q_norm(self.q_proj(h).view(b, n, self.heads, self.head_dim)).transpose(1, 2)
+        k = self.k_norm(self.k_proj(h).view(b, n, self.kv_heads, self.head_dim)).transpose(1, 2)
+        v = self.v_proj(h).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        rep = self.heads // self.kv_heads
+        k_all = torch.cat([past_k, k], dim=2).repeat_interleave(rep, dim=1)
+        v_all = torch.cat([past_v, v], dim=2).repeat_interleave(rep, dim=1)
+        x = x + self.o_proj(attend(q, k_all, v_all, bias, self.scale))
+        h = self.mlp_norm(x)
+        x = x + self.down_proj(self.act(self.gate_proj(h)) * self.up_proj(h))
+        return x, k, v
 
 
 class DecoderGraph(nn.Module):
@@ -107,10 +159,11 @@ class DecoderGraph(nn.Module):
         super().__init__()
         lm = model.model.language_model
         cfg = lm.config
-        self.embed, self.layers, self.norm = lm.embed_tokens, lm.layers, lm.norm
-        self.lm_head = model.lm_head
-        self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
-        self.head_dim = getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads)
+        head_dim = getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads)
+        self.layers = nn.ModuleList(
+            DecoderLayer(layer, cfg.num_attention_heads, cfg.num_key_value_heads, head_dim) for layer in lm.layers
+        )
+        self.embed, self.norm, self.lm_head = lm.embed_tokens, lm.norm, model.lm_head
         self.register_buffer("inv_freq", lm.rotary_emb.inv_freq.detach().clone(), persistent=False)
         self.rope_scale = float(lm.rotary_emb.attention_scaling)
         self.audio_token = model.config.audio_token_id
@@ -138,21 +191,10 @@ class DecoderGraph(nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = (emb.cos() * self.rope_scale).unsqueeze(1), (emb.sin() * self.rope_scale).unsqueeze(1)
         bias = causal_bias(attention_mask, t, n)
-        rep = self.heads // self.kv_heads
         new = []
         for i, layer in enumerate(self.layers):
-            a = layer.self_attn
-            h = layer.input_layernorm(x)
-            q = a.q_norm(a.q_proj(h).view(b, n, self.heads, self.head_dim)).transpose(1, 2)
-            k = a.k_norm(a.k_proj(h).view(b, n, self.kv_heads, self.head_dim)).transpose(1, 2)
-            v = a.v_proj(h).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            x, k, v = layer(x, cos, sin, bias, past_heads(past_kv, i, 0), past_heads(past_kv, i, 1))
             new.append(torch.stack([k, v]))
-            k = torch.cat([past_heads(past_kv, i, 0), k], dim=2).repeat_interleave(rep, dim=1)
-            v = torch.cat([past_heads(past_kv, i, 1), v], dim=2).repeat_interleave(rep, dim=1)
-            x = x + a.o_proj(attend(q, k, v, bias, a.scaling))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
         logits = nn.functional.linear(self.norm(x[:, -1]), self.lm_head.weight)
         return logits, time_major(new)
 
@@ -269,47 +311,30 @@ def reference_inputs(loaded: LoadedModel, audio: Any, language: str | None, cont
     return proc.apply_transcription_request(audio, language=language, prompt=context, return_tensors="pt")
 
 
-def verify_clip(
+def reference_run(
     loaded: LoadedModel,
-    runtime: Any,
     audio: Any,
-    max_new_tokens: int = 24,
-    language: str | None = None,
-    context: str | None = None,
+    prompt: list[int],
+    language: str | None,
+    context: str | None,
+    max_new_tokens: int,
 ) -> dict[str, Any]:
-    """Compare one clip: audio embeddings, the prompt ids, teacher-forced logits through the
-    artifact's KV cache, and greedy tokens against transformers' generate."""
-    import numpy as np
-
-    from edgeasr.runtime.decoding import forced_logits
-
+    """transformers' own pipeline for one clip: the processor's prompt and features, the audio
+    embeddings, greedy tokens from `generate`, and teacher-forced logits."""
     inputs = reference_inputs(loaded, audio, language, context)
     m = loaded.model
+    ref_prompt = inputs["input_ids"][0].tolist()
+    eos = set(m.generation_config.eos_token_id)
     with torch.no_grad():
-        ref_audio = m.get_audio_features(inputs["input_features"], inputs["input_features_mask"]).pooler_output
-        out = m.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
-    ref_tokens = out[0, inputs["input_ids"].shape[1] :].tolist()
-    eos = set(runtime.eos)
-    ref_tokens = ref_tokens[: next((i for i, t in enumerate(ref_tokens) if t in eos), len(ref_tokens))]
-    embeds = runtime.encode([audio])[0]
-    prompt = runtime.prompt(embeds.shape[0], language, context)
-    ours = runtime.transcribe_batch([audio], language=language, context=context, max_new_tokens=max_new_tokens)[0]
-    step = runtime.step_model(embeds[None])
-    logits = forced_logits(step, prompt, ref_tokens, runtime.kv_shape)
-    with torch.no_grad():
-        full = torch.tensor([prompt + ref_tokens])
-        ref_logits = m(
+        embeds = m.get_audio_features(inputs["input_features"], inputs["input_features_mask"]).pooler_output
+        out = m.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)[0].tolist()
+        tokens = out[len(ref_prompt) :]
+        tokens = tokens[: next((i for i, t in enumerate(tokens) if t in eos), len(tokens))]
+        full = torch.tensor([ref_prompt + tokens])
+        logits = m(
             input_ids=full,
             input_features=inputs["input_features"],
             input_features_mask=inputs["input_features_mask"],
             attention_mask=torch.ones_like(full),
-        ).logits[0, len(prompt) - 1 :]
-    ref_logits = ref_logits.numpy()
-    return {
-        "encoder_max_abs": float(np.abs(embeds - ref_audio.numpy()).max()),
-        "logits_max_abs": float(np.abs(logits - ref_logits).max()),
-        "top1_agreement": float((logits.argmax(-1) == ref_logits.argmax(-1)).mean()),
-        "tokens": len(ref_tokens),
-        "greedy_match": ours.tokens == ref_tokens,
-        "prompt_match": prompt == inputs["input_ids"][0].tolist(),
-    }
+        ).logits[0, len(ref_prompt) - 1 :]
+    return {"encoded": embeds.numpy(), "tokens": tokens, "logits": logits.numpy(), "prompt": ref_prompt}

@@ -11,6 +11,15 @@ from edgeasr.runtime.backends import Graph, open_graph
 
 
 @dataclass
+class Prepared:
+    """One clip made ready for decoding: its step model, prompt ids and encoder output."""
+
+    step: object  # a decoding.StepModel
+    prompt: list[int]
+    encoded: np.ndarray
+
+
+@dataclass
 class Transcript:
     """One clip's result, with where the time went."""
 
@@ -33,6 +42,12 @@ class FamilyRuntime:
         self.graphs: dict[str, Graph] = {
             name: open_graph(artifact.graph_path(name), backend, threads, precision) for name in self.manifest["graphs"]
         }
+
+    kv_shape: tuple[int, int, int, int]
+
+    def prepare(self, audio: np.ndarray, language: str | None = None, context: str | None = None) -> Prepared:
+        """Encode one clip and build its prompt (teacher forcing, verification, fidelity)."""
+        raise NotImplementedError
 
     def transcribe_batch(
         self,

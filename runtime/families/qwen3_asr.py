@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 from edgeasr.runtime.artifact import Artifact
 from edgeasr.runtime.decoding import greedy_decode
 from edgeasr.runtime.errors import EdgeASRError
-from edgeasr.runtime.families.base import FamilyRuntime, Transcript
+from edgeasr.runtime.families.base import FamilyRuntime, Prepared, Transcript
 from edgeasr.runtime.features import log_mel
 
 ENCODER_BATCH = 16  # windows per encoder call: bounds activation memory on long audio
@@ -114,6 +114,10 @@ class Qwen3ASRRuntime(FamilyRuntime):
 
     def step_model(self, audio_embeds: np.ndarray) -> _Step:
         return _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"])
+
+    def prepare(self, audio: np.ndarray, language: str | None = None, context: str | None = None) -> Prepared:
+        embeds = self.encode([audio])[0]
+        return Prepared(self.step_model(embeds[None]), self.prompt(len(embeds), language, context), embeds)
 
     def transcribe_batch(
         self,

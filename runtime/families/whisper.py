@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 from edgeasr.runtime.artifact import Artifact
 from edgeasr.runtime.decoding import greedy_decode
 from edgeasr.runtime.errors import EdgeASRError
-from edgeasr.runtime.families.base import FamilyRuntime, Transcript
+from edgeasr.runtime.families.base import FamilyRuntime, Prepared, Transcript
 from edgeasr.runtime.features import log_mel
 
 MAX_PROMPT_TOKENS = 223  # Whisper keeps at most half its 448-token context for a text prompt
@@ -79,6 +79,11 @@ class WhisperRuntime(FamilyRuntime):
     @property
     def kv_shape(self) -> tuple[int, int, int, int]:
         return (self.dec["layers"], 2, self.dec["heads"], self.dec["head_dim"])
+
+    def prepare(self, audio: np.ndarray, language: str | None = None, context: str | None = None) -> Prepared:
+        cross = self.encode(self.features(audio)[None])
+        lang = (language or "en") if self._lang_ids else None
+        return Prepared(_Step(self.graphs["decoder"], cross), self.prompt(lang, context), cross)
 
     # -- the whole thing ----------------------------------------------------------------
     def transcribe_batch(

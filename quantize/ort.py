@@ -1,0 +1,178 @@
+"""ONNX Runtime quantizers, one function per profile method: (fp32 graph, recipe, calibration
+feeds) -> quantized graph file. Parameters come from the profile, never from defaults hidden
+here, so the manifest describes exactly what was done."""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgeasr.export.onnx_io import graph_files, load_graph, save_graph
+from edgeasr.export.onnx_passes import untie_output_projection
+from edgeasr.quantize.calibration import Feeds
+from edgeasr.quantize.ort_passes import share_int8_embedding, share_nbits_embedding
+from edgeasr.quantize.profiles import GraphRecipe
+from edgeasr.runtime.errors import EdgeASRError
+
+
+def _excluded(model: Any, patterns: list[str]) -> list[str]:
+    """Node names matching any keep_fp pattern (shell-style, e.g. '*/layers.0/*')."""
+    return [n.name for n in model.graph.node if any(fnmatch.fnmatch(n.name, p) for p in patterns)]
+
+
+def _prepared(src: Path, work: Path) -> tuple[Path, list[str]]:
+    """The fp32 graph with its output projection untied, so quantizers reach it; returns the
+    path and the tied tables (re-shared after quantization, see ort_passes)."""
+    model = load_graph(src)
+    tables = untie_output_projection(model)
+    out = work / "prepared.onnx"
+    save_graph(model, out)
+    return out, tables
+
+
+def _reshare(dst: Path, tables: list[str], share: Callable[[Any, str], bool]) -> None:
+    """Point each tied table's lookup at the quantized output projection, then re-save."""
+    if not tables:
+        return
+    model = load_graph(dst)
+    if any([share(model, t) for t in tables]):
+        save_graph(model, dst)
+
+
+def _large(path: Path) -> bool:
+    return sum(p.stat().st_size for p in graph_files(path)) > 1_500_000_000
+
+
+def none(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) -> Path:
+    for p in graph_files(src):
+        shutil.copyfile(p, dst.parent / p.name.replace(src.name, dst.name))
+    return dst
+
+
+def fp16(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) -> Path:
+    """Weights and compute in float16, inputs/outputs kept float32 (Cast nodes at the edges)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(load_graph(src), keep_io_types=True, disable_shape_infer=_large(src))
+    save_graph(model, dst)
+    return dst
+
+
+def dynamic_int8(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) -> Path:
+    """int8 weights, activations quantized per call (quantize_dynamic)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    p = recipe.params
+    work = dst.parent / f".{dst.stem}.work"
+    work.mkdir(exist_ok=True)
+    try:
+        prepared, tables = _prepared(src, work)
+        quantize_dynamic(
+            prepared,
+            dst,
+            op_types_to_quantize=p.get("op_types", ["MatMul"]),
+            per_channel=p.get("per_channel", True),
+            reduce_range=p.get("reduce_range", False),
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=_excluded(load_graph(prepared, with_data=False), p.get("keep_fp", [])),
+            use_external_data_format=_large(prepared),
+            extra_options={"MatMulConstBOnly": True},
+        )
+        _reshare(dst, tables, share_int8_embedding)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dst
+
+
+class _Reader:
+    """CalibrationDataReader over recorded feeds."""
+
+    def __init__(self, feeds: Feeds, names: list[str]) -> None:
+        self._it = iter([{k: f[k] for k in names} for f in feeds])
+
+    def get_next(self) -> dict | None:
+        return next(self._it, None)
+
+
+def static_int8(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) -> Path:
+    """int8 weights and activations with ranges calibrated on recorded inputs (QDQ format)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if not feeds:
+        raise EdgeASRError("static_int8 needs calibration audio")
+    p = recipe.params
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy}.get(
+        p.get("calibrate_method", "minmax"), CalibrationMethod.Percentile
+    )
+    work = dst.parent / f".{dst.stem}.work"
+    work.mkdir(exist_ok=True)
+    try:
+        prepared, _ = _prepared(src, work)
+        names = [i.name for i in onnx.load(str(prepared), load_external_data=False).graph.input]
+        quantize_static(
+            prepared,
+            dst,
+            _Reader(feeds[: p.get("calibration_clips", 16) * 4], names),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=p.get("op_types", ["MatMul"]),
+            per_channel=p.get("per_channel", True),
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=method,
+            nodes_to_exclude=_excluded(load_graph(prepared, with_data=False), p.get("keep_fp", [])),
+            use_external_data_format=_large(prepared),
+            calibration_providers=["CPUExecutionProvider"],
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dst
+
+
+def matmul_nbits(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) -> Path:
+    """Weight-only 4/8-bit block quantization (MatMulNBits; the embedding table with
+    GatherBlockQuantized when quantize_embedding is set)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    p = recipe.params
+    model = load_graph(src)
+    tables = untie_output_projection(model)
+    bits = p.get("bits", 4)
+    # A tied table is re-shared with the quantized projection afterwards; a separate embedding
+    # table can only be quantized by the tool in 4 bits.
+    gather = p.get("quantize_embedding", True) and not tables and bits == 4
+    q = MatMulNBitsQuantizer(
+        model,
+        bits=bits,
+        block_size=p.get("block_size", 64),
+        is_symmetric=p.get("symmetric", True),
+        accuracy_level=p.get("accuracy_level", 4),
+        nodes_to_exclude=_excluded(model, p.get("keep_fp", [])),
+        op_types_to_quantize=("MatMul", "Gather") if gather else ("MatMul",),
+        quant_axes=(("MatMul", 0), ("Gather", 1)),
+    )
+    q.process()
+    out = q.model.model
+    if p.get("quantize_embedding", True):
+        for table in tables:
+            share_nbits_embedding(out, table)
+    save_graph(out, dst)
+    return dst
+
+
+METHODS: dict[str, Callable[[Path, Path, GraphRecipe, Feeds | None], Path]] = {
+    "none": none,
+    "fp16": fp16,
+    "dynamic_int8": dynamic_int8,
+    "static_int8": static_int8,
+    "matmul_nbits": matmul_nbits,
+}
+
+
+def apply(recipe: GraphRecipe, src: Path, dst: Path, feeds: Feeds | None) -> Path:
+    """Quantize the ONNX graph `src` into `dst` (an .onnx path) following `recipe`."""
+    return METHODS[recipe.method](src, dst, recipe, feeds)

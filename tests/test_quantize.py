@@ -1,0 +1,55 @@
+"""Every shipped profile builds on both tiny random models (Whisper and Qwen3-ASR) and its
+decoder follows the fp32 build: the mean KL divergence of its next-token distributions from
+the fp32 build's, teacher-forced along a 16-token greedy decode of the fp32 artifact, stays
+within the bound below for the profile's lowest precision. Random weights give nearly flat
+distributions whose argmax flips on tiny changes, so top-1 agreement is only required of the
+fp32 profiles here; the profiles' own `verify` tolerances (top-1 and KL) apply to trained
+models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeasr.quantize.build import build
+from edgeasr.quantize.profiles import load_profile, profile_names
+from edgeasr.runtime import load_model
+from edgeasr.runtime.audio import load_audio
+from edgeasr.runtime.fidelity import compare
+
+# (min top-1 agreement, max mean KL in nats) by the lowest precision in the profile
+BOUNDS = {"fp32": (1.0, 1e-6), "fp16": (0.0, 1e-3), "int8": (0.0, 5e-3), "int4": (0.0, 5e-2)}
+
+
+def _bound(profile: str) -> tuple[float, float]:
+    precisions = {r.precision for r in load_profile(profile).graphs.values()}
+    for key in ("int4", "int8", "fp16"):
+        if any(p.startswith(key) for p in precisions):
+            return BOUNDS[key]
+    return BOUNDS["fp32"]
+
+
+@pytest.fixture(scope="session")
+def calibration(speech):
+    return speech[0].audio.parent.parent / "manifest.jsonl"
+
+
+@pytest.mark.parametrize("profile", profile_names())
+@pytest.mark.parametrize("family", ["whisper", "qwen3_asr"])
+def test_profile_builds_and_follows_fp32(profile, family, fp32_bases, calibration, speech, tmp_path):
+    out = tmp_path / profile
+    manifest = build(str(fp32_bases[family]), profile, out, calibration=calibration)
+    assert manifest["profile"]["name"] == profile and manifest["family"] == family
+    assert json.loads((out / "manifest.json").read_text())["files"] == manifest["files"]
+    if (
+        load_profile(profile).recipe("encoder").needs_calibration
+        or load_profile(profile).recipe("decoder").needs_calibration
+    ):
+        assert len(manifest["calibration"]["sha256"]) == 64
+    ref = load_model(fp32_bases[family], threads=2)
+    cand = load_model(out, threads=2)
+    f = compare(ref, cand, [load_audio(speech[1].audio)], tokens=16)
+    top1, kl = _bound(profile)
+    print(f"{family} {profile}: top-1 {f['top1']:.3f}, KL {f['kl_mean']:.5f}")
+    assert f["top1"] >= top1 and f["kl_mean"] <= kl, f
