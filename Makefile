@@ -16,7 +16,12 @@ PROFILES := $(sort $(basename $(notdir $(wildcard profiles/*.yaml))))
 BASE := $(ART)-onnx
 CALIB := $(DATA)/calibration.jsonl
 
-.PHONY: demo test test-slow lint format data deps clean artifacts artifact
+TARGET ?= x86-laptop
+REPORT_LIMIT ?= 20
+RUNS := runs/$(subst /,_,$(MODEL))
+REPORT := report/$(subst /,_,$(MODEL))
+
+.PHONY: demo test test-slow lint format data deps clean artifacts artifact report
 
 $(STAMP): pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,7 +38,7 @@ $(STAMP): pyproject.toml
 deps: $(STAMP)
 
 $(DATA)/manifest.jsonl: $(STAMP)
-	$(BIN)/edgeasr data --out $(DATA) --count 120 --seed 0 --espeak 20
+	$(BIN)/edgeasr data --out $(DATA) --count 120 --seed 0 --espeak 20 --perturb 20 --long-minutes 10
 
 data: $(DATA)/manifest.jsonl
 
@@ -60,6 +65,13 @@ artifacts: $(BASE)/manifest.json $(DATA)/manifest.jsonl
 artifact: $(STAMP) $(DATA)/manifest.jsonl
 	@test -n "$(PROFILE)" || { echo "usage: make artifact PROFILE=name [MODEL=src]"; exit 2; }
 	$(BIN)/edgeasr build --model $(MODEL) --profile $(PROFILE) --out $(ART)-$(PROFILE) --calibration $(CALIB) --force
+
+# Bench every profile of MODEL on the evaluation set (REPORT_LIMIT clips per condition; the
+# 10-minute long-form file is left to `make bench-long`), then write report/<model>/.
+report: artifacts
+	$(BIN)/edgeasr bench --artifacts $(addprefix $(ART)-,$(PROFILES)) --manifest $(DATA)/manifest.jsonl \
+	  --target $(TARGET) --out $(RUNS) --limit-per-kind $(REPORT_LIMIT) --skip-kinds long-form
+	$(BIN)/edgeasr report --runs $(RUNS) --out $(REPORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

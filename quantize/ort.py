@@ -135,33 +135,48 @@ def static_int8(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) 
 
 def matmul_nbits(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) -> Path:
     """Weight-only 4/8-bit block quantization (MatMulNBits; the embedding table with
-    GatherBlockQuantized when quantize_embedding is set)."""
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
+    GatherBlockQuantized when quantize_embedding is set; `head_bits` gives the output
+    projection, and so the shared embedding, its own width)."""
     p = recipe.params
     model = load_graph(src)
     tables = untie_output_projection(model)
     bits = p.get("bits", 4)
+    keep = _excluded(model, p.get("keep_fp", []))
+    heads = [
+        n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in {f"{t}_transposed" for t in tables}
+    ]
+    head_bits = p.get("head_bits", bits)
+    if heads and head_bits != bits:
+        # the output projection first, alone, at its own width (NNCF keeps it 8-bit by default too)
+        others = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in heads]
+        model = _nbits(model, head_bits, p, others + keep, ("MatMul",))
     # A tied table is re-shared with the quantized projection afterwards; a separate embedding
     # table can only be quantized by the tool in 4 bits.
     gather = p.get("quantize_embedding", True) and not tables and bits == 4
+    model = _nbits(model, bits, p, keep, ("MatMul", "Gather") if gather else ("MatMul",))
+    if p.get("quantize_embedding", True):
+        for table in tables:
+            share_nbits_embedding(model, table)
+    save_graph(model, dst)
+    return dst
+
+
+def _nbits(model: Any, bits: int, p: dict[str, Any], exclude: list[str], ops: tuple[str, ...]) -> Any:
+    """One MatMulNBitsQuantizer pass over `model` (an onnx.ModelProto); returns the new proto."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
     q = MatMulNBitsQuantizer(
         model,
         bits=bits,
         block_size=p.get("block_size", 64),
         is_symmetric=p.get("symmetric", True),
         accuracy_level=p.get("accuracy_level", 4),
-        nodes_to_exclude=_excluded(model, p.get("keep_fp", [])),
-        op_types_to_quantize=("MatMul", "Gather") if gather else ("MatMul",),
+        nodes_to_exclude=exclude,
+        op_types_to_quantize=ops,
         quant_axes=(("MatMul", 0), ("Gather", 1)),
     )
     q.process()
-    out = q.model.model
-    if p.get("quantize_embedding", True):
-        for table in tables:
-            share_nbits_embedding(out, table)
-    save_graph(out, dst)
-    return dst
+    return q.model.model
 
 
 METHODS: dict[str, Callable[[Path, Path, GraphRecipe, Feeds | None], Path]] = {

@@ -42,6 +42,7 @@ METHODS: dict[str, tuple[tuple[str, ...], dict[str, Field]]] = {
         ("onnxruntime",),
         {
             "bits": Field(int, choices=(4, 8)),
+            "head_bits": Field(int, choices=(4, 8)),
             "block_size": Field(int, choices=(16, 32, 64, 128, 256)),
             "accuracy_level": Field(int, choices=(0, 1, 2, 3, 4)),
             "symmetric": Field(bool),

@@ -77,6 +77,64 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Bench every artifact on the manifest; one run record per artifact under --out."""
+    from edgeasr.runtime.bench import BenchSpec, bench
+    from edgeasr.runtime.config import load_target
+    from edgeasr.runtime.dataset import read_manifest
+    from edgeasr.runtime.system import describe
+
+    target = load_target(args.target) if args.target else None
+    read_manifest(args.manifest)  # fail early on a bad manifest
+    threads = args.threads or (target.threads if target else None)
+    label = target.name if target else "local"
+    print(f"machine: {describe()}; threads: {threads or 'all'}; target: {label}")
+    specs = []
+    for art in args.artifacts:
+        from edgeasr.runtime.artifact import load_artifact
+
+        a = load_artifact(art)
+        hint = a.manifest.get("runtime", {}).get("inference_precision")
+        precision = args.precision or hint or (target.openvino_precision if target else None)
+        specs.append(
+            BenchSpec(
+                artifact=str(art),
+                manifest=str(args.manifest),
+                out=str(args.out / label / f"{Path(art).name}.json"),
+                target=label,
+                threads=threads,
+                backend=args.backend,
+                precision=precision if (args.backend or a.backend) == "openvino" else None,
+                repeats=args.repeats,
+                latency_clips=args.latency_clips,
+                limit_per_kind=args.limit_per_kind,
+                kinds=args.kinds.split(",") if args.kinds else None,
+                skip_kinds=args.skip_kinds.split(",") if args.skip_kinds else None,
+                max_new_tokens=args.max_new_tokens,
+                ignore_eos=args.ignore_eos,
+            )
+        )
+    for path in bench(specs, progress=not args.quiet):
+        r = json.loads(path.read_text())
+        acc, lat = r["accuracy"], r["latency"]
+        print(
+            f"{r['artifact']['name']:32s} {r['artifact']['size_mb']:7.1f} MB  WER {acc['wer'] * 100:5.2f}%  "
+            f"RTF {lat['rtf']['median']:.3f}  enc {lat['encoder_ms_per_audio_s']['median']:.1f} ms/s  "
+            f"dec {lat['decode_ms_per_token']['median']:.1f} ms/tok  RSS {r['peak_rss_mb']:.0f} MB  -> {path}"
+        )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Tables, recommendation and plots from stored run records (no model is run)."""
+    from edgeasr.runtime.report import write_report
+
+    paths = write_report(args.runs, args.out, wer_budget=args.wer_budget, plots=not args.no_plots)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
 def _write_json(path: Path, data: object) -> None:
     """Write JSON atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +157,7 @@ def _runtime_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("eval", help="score an artifact on a manifest (WER, CER, RTF, memory)")
     _model_args(p)
-    p.add_argument("--manifest", required=True, type=Path, help="JSONL manifest or folder of audio + .txt")
+    p.add_argument("--manifest", required=True, help="JSONL manifest, folder of audio + .txt, or hf:<dataset id>")
     p.add_argument("--json", type=Path, help="write the full result here")
     p.add_argument("--language")
     p.add_argument("--limit", type=int, help="only the first N clips")
@@ -107,11 +165,39 @@ def _runtime_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+def _bench_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="accuracy, latency and memory of artifacts; writes run records")
+    p.add_argument("--artifacts", nargs="+", required=True, type=Path)
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--target", help="target name (x86-laptop, rpi4, rpi5) or YAML file: threads and hints")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="run records go to OUT/<target>/")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--backend", choices=["onnxruntime", "openvino"])
+    p.add_argument("--precision", choices=["f32", "bf16", "f16"], help="OpenVINO inference precision hint")
+    p.add_argument("--repeats", type=int, default=3, help="latency repeats after the warm-up")
+    p.add_argument("--latency-clips", type=int, default=5)
+    p.add_argument("--limit-per-kind", type=int, help="only the first N clips of each kind")
+    p.add_argument("--kinds", help="comma-separated kinds to keep")
+    p.add_argument("--skip-kinds", help="comma-separated kinds to leave out (e.g. long-form)")
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--ignore-eos", action="store_true", help="decode exactly --max-new-tokens (random weights)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="report.md, report.json and plots from run records")
+    p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--out", type=Path, default=Path("report"))
+    p.add_argument("--wer-budget", type=float, default=1.0, help="WER points above fp32 allowed (default 1)")
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with runtime commands and every installed build-time command."""
     parser = argparse.ArgumentParser(prog="edgeasr", description="Speech recognition on small machines.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _runtime_commands(sub)
+    _bench_commands(sub)
     for ep in sorted(entry_points(group="edgeasr.commands"), key=lambda e: e.name):
         try:
             register: Callable[[argparse._SubParsersAction], None] = ep.load()

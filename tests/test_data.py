@@ -1,5 +1,6 @@
-"""The synthetic data generator: sentences (deterministic, disjoint splits, normalisable) and
-`edgeasr data` (Piper and espeak-ng clips, manifests, reproducible bytes, atomic writes)."""
+"""The synthetic data generator: sentences (deterministic, disjoint splits, normalisable),
+`edgeasr data` (Piper and espeak-ng clips, perturbed copies, long-form, silence/tone, manifests,
+reproducible bytes, atomic writes) and the manifest reader's sources (JSONL, folder, hf:)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import shutil
 import subprocess
 import sys
 import wave
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeasr.export import sentences
@@ -164,3 +167,177 @@ def test_espeak_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(speech.shutil, "which", lambda name: None)
     with pytest.raises(EdgeASRError, match="espeak-ng is not installed"):
         speech.EspeakSpeaker()
+
+
+def _need_espeak() -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed (apt-get install -y espeak-ng): `edgeasr data --espeak` needs it")
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    from edgeasr.export.perturb import from_int16
+
+    pcm, rate = soundfile.read(str(path), dtype="int16")
+    return from_int16(pcm), rate
+
+
+def test_harder_set_has_every_kind(tmp_path, capsys):
+    """A tiny full set: perturbed copies, long-form FLAC, silence and tone; checked by numbers."""
+    from edgeasr.export.datagen import CONDITIONS
+    from edgeasr.export.perturb import rms, snr_db
+    from edgeasr.runtime.audio import load_audio
+
+    _need_espeak()
+    args = ["data", "--count", "6", "--calibration", "0", "--espeak", "1", "--perturb", "2", "--seed", "4"]
+    args += ["--long-minutes", "0.2", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "time per stage" in out and "perturb" in out and "long-form" in out
+    clips = read_manifest(tmp_path / "a" / "manifest.jsonl")
+    assert Counter(c.kind for c in clips) == {
+        "clean": 6,
+        "espeak": 1,
+        **{k: 2 for k in CONDITIONS},
+        "long-form": 1,
+        "silence": 2,
+        "tone": 2,
+    }
+    assert len(CONDITIONS) == 14
+    by_id = {c.extra["id"]: c for c in clips}
+    audio = {}
+    for c in clips:  # every clip decodes (16 and 8 kHz WAV, FLAC) and matches its row
+        audio[c.extra["id"]], rate = _read(c.audio)
+        assert rate == c.extra["sample_rate"]
+        assert len(audio[c.extra["id"]]) / rate == pytest.approx(c.extra["seconds"], abs=1e-3)
+        assert load_audio(c.audio).size > 0
+
+    perturbed = [c for c in clips if c.kind in CONDITIONS]
+    assert len({c.extra["source"] for c in perturbed}) == 2  # the same subset in every condition
+    for c in perturbed:
+        src = by_id[c.extra["source"]]
+        assert src.kind == "clean" and c.text == src.text
+        x, y = audio[src.extra["id"]], audio[c.extra["id"]]
+        if c.kind.startswith("noise-"):
+            g = c.extra["gain"]
+            assert len(y) == len(x) and 0 < g <= 1
+            assert snr_db(g * x, y - g * x) == pytest.approx(c.extra["snr_db"], abs=0.1), c.extra["id"]
+        elif c.kind.startswith("speed-"):
+            assert len(y) == pytest.approx(len(x) / c.extra["speed"], abs=2)
+        elif c.kind == "telephone":
+            assert c.audio.suffix == ".wav" and len(y) == pytest.approx(len(x) / 2, abs=1)
+            z = load_audio(c.audio)  # the runtime's resampling path: 8 -> 16 kHz
+            spec = np.abs(np.fft.rfft(z)) ** 2
+            f = np.fft.rfftfreq(len(z), 1 / 16000)
+            assert spec[f > 4000].sum() / spec.sum() < 1e-6
+        elif c.kind == "clipping":
+            peak = np.abs(y).max()
+            assert len(y) == len(x) and np.mean(np.abs(y) >= peak - 1e-4) > 0.02
+        elif c.kind == "reverb":
+            assert len(y) == len(x) and not x[-1600:].any()  # the clean clip ends in digital silence ...
+            assert rms(y[-2400:-1600]) > rms(y[-800:]) > 0  # ... its reverberant copy in a decaying tail
+
+    (long,) = [c for c in clips if c.kind == "long-form"]
+    assert long.audio.suffix == ".flac" and long.extra["seconds"] >= 12.0 and long.extra["sentences"] >= 2
+    others = {normalize(c.text) for c in clips if c.kind in ("clean", "espeak")}
+    plan_texts = sentences.generate(7 + long.extra["sentences"], 4, "test")[7:]
+    assert long.text == " ".join(plan_texts) and not others & {normalize(t) for t in plan_texts}
+
+    for c in clips:
+        if c.kind in ("silence", "tone"):
+            assert c.text == ""
+    assert not audio["silence-0000"].any()
+    assert 20 * np.log10(rms(audio["silence-0001"])) == pytest.approx(-60.0, abs=0.5)
+    assert np.abs(audio["tone-0000"]).max() == pytest.approx(0.5, abs=1e-3) and rms(audio["tone-0000"]) > 0.05
+
+    # Deterministic to the byte; an older format is refused with a clear message.
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    params = json.loads((tmp_path / "a" / "params.json").read_text())
+    (tmp_path / "a" / "params.json").write_text(json.dumps(params | {"version": 1}))
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert "older generator (format 1" in capsys.readouterr().err
+
+
+def test_plan_of_the_harder_set():
+    from edgeasr.export.datagen import CONDITIONS, DataParams, perturb_subset, plan
+
+    p = DataParams(count=20, seed=1, calibration=2, espeak=3, perturb=4, long_minutes=1.0, hallucination=True)
+    clips = plan(p)
+    subset = perturb_subset(p)
+    assert len(subset) == 4 and subset == perturb_subset(p) and subset != perturb_subset(DataParams(20, 2, perturb=4))
+    for kind in CONDITIONS:
+        assert [c.source for c in clips if c.kind == kind] == [f"clean-{i:04d}" for i in subset]
+    (long,) = [c for c in clips if c.kind == "long-form"]
+    assert long.pool and long.text == ""
+    used = {c.text for c in clips if c.kind in ("clean", "espeak")}
+    assert len(long.pool) * 1.5 >= 60 and not used & set(long.pool)
+    assert [c.id for c in clips if c.kind in ("silence", "tone")] == [
+        "silence-0000",
+        "silence-0001",
+        "tone-0000",
+        "tone-0001",
+    ]
+    assert [c.kind for c in plan(DataParams(count=5, calibration=0))] == ["clean"] * 5  # the extras are opt-in
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"count": 3, "perturb": 4}, "more than the 3 clean clips"),
+        ({"count": 4, "perturb": 2}, "--count 5 or more"),
+        ({"count": 3, "long_minutes": -1.0}, "must not be negative"),
+        ({"count": 0, "espeak": 0}, "nothing to generate"),
+    ],
+)
+def test_bad_parameters(tmp_path, params, message):
+    from edgeasr.export.datagen import DataParams, build_dataset
+
+    with pytest.raises(EdgeASRError, match=message):
+        build_dataset(tmp_path / "x", DataParams(**params))
+    assert not (tmp_path / "x").exists()
+
+
+def test_babble_uses_4_to_6_other_clips():
+    from edgeasr.export.datagen import Planned, _babble_talkers
+
+    clean = {f"clean-{i:04d}": np.full(10, float(i)) for i in range(8)}
+    for k in range(20):
+        c = Planned(f"noise-babble-5db-{k:04d}", "x", "noise-babble-5db", "test", "manifest", f"clean-{k % 8:04d}")
+        talkers = _babble_talkers(c, clean, np.random.default_rng(k))
+        ids = [int(t[0]) for t in talkers]
+        assert 4 <= len(ids) <= 6 and len(set(ids)) == len(ids) and k % 8 not in ids
+
+
+def test_manifest_and_folder_accept_empty_references(tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"audio": "a.wav", "text": "", "kind": "silence"}\n')
+    (clip,) = read_manifest(tmp_path / "m.jsonl")
+    assert clip.text == "" and clip.kind == "silence"
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.flac").write_bytes(b"")
+    (tmp_path / "d" / "a.txt").write_text("\n")
+    assert read_manifest(tmp_path / "d")[0].text == ""
+
+
+def test_hf_spec_parsing():
+    from edgeasr.runtime.dataset import HFSpec, parse_hf_spec
+
+    assert parse_hf_spec("hf:openslr/librispeech_asr:clean@test") == HFSpec("openslr/librispeech_asr", "clean", "test")
+    assert parse_hf_spec("hf:org/set") == HFSpec("org/set", None, "test", None)
+    assert parse_hf_spec("hf:org/set@validation[:50]#text=transcription") == HFSpec(
+        "org/set", None, "validation[:50]", "transcription"
+    )
+    assert parse_hf_spec("hf:name:cfg") == HFSpec("name", "cfg", "test")
+    for bad in ("hf:", "hf::cfg", "hf:org/set:", "hf:org/set@", "hf:org/set#audio=x", "hf:org/set#text=", "org/set"):
+        with pytest.raises(EdgeASRError):
+            parse_hf_spec(bad)
+
+
+def test_hf_source_without_datasets_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if not installed (import raises ImportError)
+    with pytest.raises(EdgeASRError, match=r"need the optional 'datasets' package \(pip install datasets\)"):
+        read_manifest("hf:openslr/librispeech_asr:clean@test")
+    with pytest.raises(EdgeASRError, match="expected hf:<dataset id>"):
+        read_manifest("hf:")  # parsed before the import
