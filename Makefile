@@ -21,7 +21,9 @@ REPORT_LIMIT ?= 20
 RUNS := runs/$(subst /,_,$(MODEL))
 REPORT := report/$(subst /,_,$(MODEL))
 
-.PHONY: demo test test-slow lint format data deps clean artifacts artifact report
+DEFAULT_PROFILE ?= ort-int8-dynamic
+
+.PHONY: demo test test-slow lint format data deps clean artifacts artifact report bench-long fuzz
 
 $(STAMP): pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -72,6 +74,16 @@ report: artifacts
 	$(BIN)/edgeasr bench --artifacts $(addprefix $(ART)-,$(PROFILES)) --manifest $(DATA)/manifest.jsonl \
 	  --target $(TARGET) --out $(RUNS) --limit-per-kind $(REPORT_LIMIT) --skip-kinds long-form
 	$(BIN)/edgeasr report --runs $(RUNS) --out $(REPORT)
+
+# WER of the 10-minute long-form file and peak memory on a 1-hour file, default profile
+bench-long: artifacts
+	$(BIN)/python bench/long_audio.py --artifact $(ART)-$(DEFAULT_PROFILE) --manifest $(DATA)/manifest.jsonl \
+	  --threads $(THREADS) --json $(RUNS)/long_audio.json
+
+# Coverage-guided fuzzing of audio decoding (atheris); FUZZ_RUNS inputs
+FUZZ_RUNS ?= 100000
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz_audio.py -runs=$(FUZZ_RUNS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -74,6 +74,23 @@ def read_onnx_for_openvino(onnx_path: Path):  # noqa: ANN201 - an openvino.Model
     return model
 
 
+def copy_vad(dst: Path) -> dict[str, str] | None:
+    """Put Silero VAD's 16 kHz ONNX model (from the silero-vad package, MIT licence) in the
+    artifact as vad.onnx, so the runtime cuts long audio at pauses without importing the
+    package (which needs torch). Without the package, the runtime falls back to energy."""
+    import importlib.util
+    from importlib.metadata import version
+
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or spec.origin is None:
+        return None
+    src = Path(spec.origin).parent / "data" / "silero_vad_16k_op15.onnx"
+    if not src.is_file():
+        return None
+    shutil.copyfile(src, dst / "vad.onnx")
+    return {"file": "vad.onnx", "model": f"silero-vad {version('silero-vad')} ({src.name}, MIT licence)"}
+
+
 def graph_io(spec: GraphSpec) -> dict[str, Any]:
     return {
         "inputs": {k: list(v) for k, v in spec.inputs.items()},
@@ -102,12 +119,14 @@ def export_loaded(loaded: LoadedModel, fmt: str, out: Path, force: bool = False,
             del spec
             gc.collect()
         (tmp / "tokenizer.json").write_text(loaded.tokenizer_json)
+        vad = copy_vad(tmp)
         manifest = {
             "family": loaded.family,
             "backend": FORMATS[fmt],
             "source": {"model": loaded.source, "kind": loaded.source_kind, "name": loaded.name},
             "graphs": graphs,
             "tokenizer": "tokenizer.json",
+            "vad": vad,
             **fam.manifest_facts(loaded),
             "runtime": {"inference_precision": "f32"},
             "profile": {"name": f"{'ort' if fmt == 'onnx' else 'ov'}-fp32", "precision": "fp32"},

@@ -77,6 +77,8 @@ def build(
                     dst = ov.apply(recipe, src, tmp / f"{g}.xml", feeds.get(g))
                 graphs[g] = {**base_manifest["graphs"][g], "file": dst.name, "precision": recipe.precision}
             shutil.copyfile(base / base_manifest["tokenizer"], tmp / base_manifest["tokenizer"])
+            if base_manifest.get("vad"):
+                shutil.copyfile(base / base_manifest["vad"]["file"], tmp / base_manifest["vad"]["file"])
             drop = {"files", "format", "format_version"}
             manifest = {k: v for k, v in base_manifest.items() if k not in drop}
             manifest.update(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -20,41 +21,60 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: all available)")
     p.add_argument("--precision", choices=["f32", "bf16", "f16"], help="OpenVINO inference precision hint")
     p.add_argument("--verify", action="store_true", help="check every file's sha256 before loading")
+    p.add_argument("--max-seconds", type=float, help="longest audio one model call sees (default: the model's window)")
 
 
 def _load(args: argparse.Namespace):
     from edgeasr.runtime.model import load_model
 
-    return load_model(args.artifact, args.backend, args.threads, args.precision, verify=args.verify)
+    return load_model(
+        args.artifact, args.backend, args.threads, args.precision, verify=args.verify, max_seconds=args.max_seconds
+    )
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    """Print one line per file (or JSON with --json)."""
-    from edgeasr.runtime.audio import load_audio
+    """Transcribe each file; a bad file gets one error line and the others still run."""
+    from edgeasr.runtime.audio import duration_seconds
+    from edgeasr.runtime.formats import render
 
-    audios = [load_audio(a) for a in args.audio]  # fail on bad input before loading the model
+    good, failed = [], 0
+    for path in args.audio:
+        try:
+            duration_seconds(path)  # header check before the model is loaded
+            good.append(path)
+        except EdgeASRError as exc:
+            print(f"edgeasr: error: {exc}", file=sys.stderr)
+            failed += 1
+    if not good:
+        return 2
     model = _load(args)
-    results = model.transcribe(
-        audios,
-        language=args.language,
-        context=args.context,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        ignore_eos=args.ignore_eos,
-    )
-    for path, r in zip(args.audio, results):
-        if args.json:
+    opts = {"language": args.language, "context": args.context, "max_new_tokens": args.max_new_tokens}
+    for path in good:
+        try:
+            r = model.transcribe(path, batch_size=args.batch_size, ignore_eos=args.ignore_eos, **opts)[0]
+        except EdgeASRError as exc:
+            print(f"edgeasr: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        fmt = "json" if args.json else args.format
+        if args.output_dir:
+            ext = {"text": "txt", "verbose_json": "json"}.get(fmt, fmt)
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            (args.output_dir / f"{path.stem}.{ext}").write_text(render(r, fmt))
+        elif fmt == "json":
             print(
                 json.dumps(
                     {"audio": str(path), "text": r.text, "language": r.language, "timings": r.timings},
                     ensure_ascii=False,
                 )
             )
-        elif len(args.audio) > 1:
-            print(f"{path}: {r.text}")
+        elif fmt == "text":
+            print(f"{path}: {r.text}" if len(args.audio) > 1 else r.text)
         else:
-            print(r.text)
-    return 0
+            if len(args.audio) > 1:
+                print(f"==> {path} <==")
+            print(render(r, fmt), end="")
+    return 2 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -149,10 +169,12 @@ def _runtime_commands(sub: argparse._SubParsersAction) -> None:
     _model_args(p)
     p.add_argument("--language", help="language code (e.g. en); default: detected")
     p.add_argument("--context", help="text that biases recognition toward names and terms")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="chunks of long audio decoded together")
     p.add_argument("--max-new-tokens", type=int, help="stop after this many generated tokens")
     p.add_argument("--ignore-eos", action="store_true", help="keep decoding past end-of-text (benchmarks)")
-    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--format", choices=["text", "json", "verbose_json", "srt", "vtt"], default="text")
+    p.add_argument("--output-dir", type=Path, help="write <name>.<format> files here instead of printing")
+    p.add_argument("--json", action="store_true", help="one JSON object per file, with timings")
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("eval", help="score an artifact on a manifest (WER, CER, RTF, memory)")
@@ -207,8 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: errors the user can fix are one line on stderr and exit status 2."""
+    """Entry point: errors the user can fix are one line on stderr and exit status 2; SIGTERM
+    unwinds like Ctrl-C, so a build in progress removes its staging directory."""
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -230,6 +258,21 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"edgeasr: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if _caused_by_interrupt(exc):  # e.g. Ctrl-C inside a C extension's import or call
+            print("edgeasr: interrupted", file=sys.stderr)
+            return 130
+        raise
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The public API: `load_model(artifact_dir).transcribe(audio)`; used by the CLI, eval,
-bench and the server alike."""
+bench and the server alike. Inputs longer than the model's window are cut at pauses found by
+voice activity detection and transcribed in batches; input with no speech gives no text."""
 
 from __future__ import annotations
 
@@ -8,23 +9,28 @@ from pathlib import Path
 import numpy as np
 
 from edgeasr.runtime.artifact import Artifact, load_artifact
-from edgeasr.runtime.audio import SAMPLE_RATE, load_audio
+from edgeasr.runtime.audio import SAMPLE_RATE, as_float, duration_seconds, load_audio
 from edgeasr.runtime.backends import BACKENDS, default_threads
 from edgeasr.runtime.errors import EdgeASRError
 from edgeasr.runtime.families import family_runtime
-from edgeasr.runtime.families.base import FamilyRuntime, Transcript
+from edgeasr.runtime.families.base import FamilyRuntime, Segment, Transcript
+from edgeasr.runtime.segment import Span, plan_chunks, speech_regions
+from edgeasr.runtime.vad import EnergyVAD, SileroVAD, load_vad
 
 __all__ = ["Model", "Transcript", "load_model"]
 
 AudioInput = np.ndarray | str | Path
+LONG_SECONDS = 600  # files longer than this are decoded to int16, not float32 (half the memory)
 
 
 class Model:
     """An artifact loaded with one backend; transcribes files or 16 kHz float32 arrays."""
 
-    def __init__(self, artifact: Artifact, runtime: FamilyRuntime) -> None:
+    def __init__(self, artifact: Artifact, runtime: FamilyRuntime, max_seconds: float | None = None) -> None:
         self.artifact = artifact
         self.runtime = runtime
+        self.max_seconds = min(max_seconds or runtime.max_seconds, runtime.max_seconds)
+        self._vad: SileroVAD | EnergyVAD | None = None
 
     @property
     def backend(self) -> str:
@@ -33,6 +39,23 @@ class Model:
     @property
     def threads(self) -> int:
         return self.runtime.threads
+
+    @property
+    def vad(self) -> SileroVAD | EnergyVAD:
+        if self._vad is None:
+            self._vad = load_vad(self.artifact.path, self.backend)
+        return self._vad
+
+    def spans(self, audio: np.ndarray) -> list[Span]:
+        """Where to cut `audio`: one span for a clip that fits the window (none if it holds no
+        speech), chunks cut at pauses for a longer one."""
+        n = audio.size
+        if n == 0 or not np.any(audio):
+            return []
+        probs = self.vad.probabilities(audio)
+        if n <= self.max_seconds * SAMPLE_RATE:
+            return [Span(0, n)] if speech_regions(probs) or probs.size == 0 else []
+        return plan_chunks(probs, n, self.max_seconds)
 
     def transcribe(
         self,
@@ -43,43 +66,40 @@ class Model:
         max_new_tokens: int | None = None,
         ignore_eos: bool = False,
     ) -> list[Transcript]:
-        """Transcribe one or more clips; clips longer than the model's window are cut into
-        windows and their texts joined. Returns one Transcript per input."""
+        """Transcribe one or more inputs; returns one Transcript (with timed segments) per input."""
         items = audio if isinstance(audio, list) else [audio]
-        clips = [load_audio(a) if isinstance(a, (str, Path)) else np.asarray(a, np.float32) for a in items]
-        window = int(self.runtime.max_seconds * SAMPLE_RATE)
-        pieces: list[tuple[int, np.ndarray]] = []
-        for i, clip in enumerate(clips):
-            for start in range(0, max(len(clip), 1), window):
-                pieces.append((i, clip[start : start + window]))
-        results: list[list[Transcript]] = [[] for _ in clips]
+        clips = [_read(a) for a in items]
+        pieces: list[tuple[int, Span]] = [(i, s) for i, clip in enumerate(clips) for s in self.spans(clip)]
+        results: list[list[tuple[Span, Transcript]]] = [[] for _ in clips]
         for b in range(0, len(pieces), max(1, batch_size)):
             chunk = pieces[b : b + batch_size]
-            audible = [(i, a) for i, a in chunk if a.size and np.abs(a).max() > 0]
-            for i, a in chunk:
-                if not (a.size and np.abs(a).max() > 0):
-                    results[i].append(Transcript(text="", language=language))
-            if not audible:
-                continue
-            outs = self.runtime.transcribe_batch([a for _, a in audible], language, context, max_new_tokens, ignore_eos)
-            for (i, _), t in zip(audible, outs):
-                results[i].append(t)
-        return [_join(parts) for parts in results]
+            arrays = [as_float(clips[i][s.start : s.end]) for i, s in chunk]
+            outs = self.runtime.transcribe_batch(arrays, language, context, max_new_tokens, ignore_eos)
+            for (i, s), t in zip(chunk, outs):
+                results[i].append((s, t))
+        return [_join(parts, clip.size / SAMPLE_RATE, language) for parts, clip in zip(results, clips)]
 
 
-def _join(parts: list[Transcript]) -> Transcript:
-    if len(parts) == 1:
-        return parts[0]
+def _read(a: AudioInput) -> np.ndarray:
+    if isinstance(a, (str, Path)):
+        dtype = np.int16 if duration_seconds(a) > LONG_SECONDS else np.float32
+        return load_audio(a, dtype=dtype)
+    return np.asarray(a) if np.asarray(a).dtype == np.int16 else np.asarray(a, dtype=np.float32)
+
+
+def _join(parts: list[tuple[Span, Transcript]], duration: float, language: str | None) -> Transcript:
+    """One Transcript from the chunks of an input, in order."""
     timings: dict[str, float] = {}
-    for p in parts:
+    for _, p in parts:
         for k, v in p.timings.items():
             timings[k] = timings.get(k, 0.0) + v
-    text = " ".join(p.text for p in parts if p.text)
     return Transcript(
-        text=text,
-        language=next((p.language for p in parts if p.language), None),
-        tokens=[t for p in parts for t in p.tokens],
+        text=" ".join(p.text for _, p in parts if p.text),
+        language=next((p.language for _, p in parts if p.language), language),
+        tokens=[t for _, p in parts for t in p.tokens],
         timings=timings,
+        segments=[Segment(s.start / SAMPLE_RATE, s.end / SAMPLE_RATE, p.text) for s, p in parts],
+        duration=duration,
     )
 
 
@@ -89,9 +109,11 @@ def load_model(
     threads: int | None = None,
     precision: str | None = None,
     verify: bool = False,
+    max_seconds: float | None = None,
 ) -> Model:
     """Load an artifact directory. `backend` defaults to the one it was built for; `precision`
-    is OpenVINO's inference precision hint (f32, bf16, f16), defaulting to the artifact's."""
+    is OpenVINO's inference precision hint (f32, bf16, f16), defaulting to the artifact's;
+    `max_seconds` caps the audio one model call sees (default: the model's window)."""
     art = load_artifact(artifact, verify_hashes=verify)
     backend = backend or art.backend
     if backend not in BACKENDS:
@@ -100,4 +122,5 @@ def load_model(
         raise EdgeASRError(f"{artifact}: an {art.backend} artifact cannot run on onnxruntime")
     precision = precision or art.manifest.get("runtime", {}).get("inference_precision")
     cls = family_runtime(art.family)
-    return Model(art, cls(art, backend, threads or default_threads(), precision if backend == "openvino" else None))
+    runtime = cls(art, backend, threads or default_threads(), precision if backend == "openvino" else None)
+    return Model(art, runtime, max_seconds)

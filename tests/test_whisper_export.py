@@ -94,12 +94,12 @@ def test_manifest_records_what_the_runtime_needs(tiny_artifacts):
     assert m["decoder"] == {**m["decoder"], "layers": 4, "heads": 6, "head_dim": 64, "max_positions": 448}
     assert m["features"]["n_mels"] == 80
     assert m["export"]["opset"] == 17 and "torch" in m["tools"] and "onnxruntime" in m["tools"]
-    assert set(m["files"]) == {"encoder.onnx", "decoder.onnx", "tokenizer.json"}
+    assert set(m["files"]) == {"encoder.onnx", "decoder.onnx", "tokenizer.json", "vad.onnx"}
     assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in m["files"].values())
     # the tied embedding is stored once: the decoder is ~30 M fp32 parameters, not ~50 M
     assert m["files"]["decoder.onnx"]["bytes"] < 130e6
     ov = manifest_of(tiny_artifacts["openvino"])
-    assert set(ov["files"]) == {"encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "tokenizer.json"}
+    assert set(ov["files"]) == {"encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "tokenizer.json", "vad.onnx"}
 
 
 def test_export_from_a_transformers_directory(tmp_path, tiny_en, speech):

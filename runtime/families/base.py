@@ -20,13 +20,24 @@ class Prepared:
 
 
 @dataclass
+class Segment:
+    """A stretch of the input with its text; times in seconds from the start of the input."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
 class Transcript:
-    """One clip's result, with where the time went."""
+    """One input's result, its segments, and where the time went."""
 
     text: str
     language: str | None = None
     tokens: list[int] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    duration: float = 0.0
 
 
 class FamilyRuntime:

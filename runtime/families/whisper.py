@@ -40,8 +40,13 @@ class WhisperRuntime(FamilyRuntime):
         return log_mel(audio[:n], self.feat["n_mels"], pad_to_samples=n)
 
     def encode(self, mels: np.ndarray) -> np.ndarray:
-        """Cross-attention K/V for a batch of mel windows: (layers, 2, batch, heads, frames/2, dim)."""
-        return self.graphs["encoder"].run({"mel": mels})["cross_kv"]
+        """Cross-attention K/V for a batch of mel windows: (layers, 2, batch, heads, frames/2, dim).
+
+        Windows go through the encoder one at a time: its attention scores grow with the batch
+        (a 30 s window's are 6 x 1500 x 1500 per layer), while batching gains little there; the
+        decoder, which reads its weights once per step for the whole batch, is where it pays."""
+        parts = [self.graphs["encoder"].run({"mel": mels[i : i + 1]})["cross_kv"] for i in range(len(mels))]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
 
     # -- prompts ----------------------------------------------------------------------
     def prompt(self, language: str | None, context: str | None) -> list[int]:

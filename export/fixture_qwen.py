@@ -1,0 +1,356 @@
+"""`edgeasr fixture-qwen`: a small Qwen3-ASR-architecture model trained here, end to end, on
+the project's own generated speech, written as an ordinary transformers-format checkpoint.
+
+Why: real Qwen3-ASR weights cannot be downloaded everywhere and random weights make WER
+meaningless. This model is built from transformers' own `qwen3_asr` classes with the real
+encoder chunking (n_window 50, n_window_infer 800, 128 mels), the Qwen3-ASR chat template and
+special tokens (at small ids of a 1,024-entry BPE, so nothing may hard-code Qwen's ids), so
+tests can check that the exported prompt, decoding and output parsing give the right text and
+quantization profiles get a real WER. It is a closed-vocabulary test model: it knows only the
+~770 words of `edgeasr.export.sentences` and two synthetic voices.
+
+Stages (each timed): plan (sentences: train split for training, dev for dev WER, test for the
+final WER), tokenizer, speech + log-mel features (cached in WORK), evaluation set (`edgeasr
+data` format, test split: Piper and espeak-ng manifests), training (fixture_train), checkpoint
+(fp16 safetensors + tokenizer + processor + chat template), then export to ONNX, greedy parity
+with transformers on 2 clips and WER of both test sets through the exported artifact; the card
+(CARD.md) and a JSON summary (edgeasr_fixture.json) record all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeasr.export import fixture_data as fd
+from edgeasr.runtime.errors import EdgeASRError
+
+SUMMARY = "edgeasr_fixture.json"
+CHECKPOINT_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "processor_config.json",
+    "chat_template.jinja",
+    SUMMARY,
+    "CARD.md",
+)
+MIN_VOCABULARY = 300
+EVAL_PIPER, EVAL_ESPEAK = 120, 40
+# What a re-run of the default recipe should give (measured; see CARD.md "Reproducibility").
+EXPECTED = {"piper_wer": (0.0, 0.15), "espeak_wer": (0.0, 0.25)}
+
+
+def _check_out(out: Path, work: Path) -> None:
+    """Refuse to write into a directory that is not (or not yet) a fixture checkpoint."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise EdgeASRError(f"--out {out}: exists and is not a directory")
+    known = set(CHECKPOINT_FILES) | {".gitignore", work.name}
+    strange = [p.name for p in out.iterdir() if p.name not in known]
+    if strange:
+        raise EdgeASRError(f"--out {out}: holds files this command did not write ({', '.join(sorted(strange)[:5])})")
+
+
+def plan(hours: float, seed: int) -> tuple[list[fd.Item], list[fd.Item]]:
+    from edgeasr.export.sentences import vocabulary
+
+    words = len(vocabulary())
+    if words < MIN_VOCABULARY:
+        raise EdgeASRError(f"the sentence generator knows only {words} words (< {MIN_VOCABULARY})")
+    return fd.plan_train(hours, seed), fd.plan_dev(seed)
+
+
+def build_tokenizer(train: list[fd.Item], work: Path) -> Any:
+    """BPE over the training transcripts plus the assistant prefix, saved in WORK/tokenizer."""
+    texts = [it.text for it in train] + [fd.LANGUAGE_PREFIX] * 200
+    fd.save_tokenizer(fd.train_tokenizer(texts), work / "tokenizer")
+    return fd.make_processor(work / "tokenizer")
+
+
+def build_eval_set(work: Path, seed: int, progress: bool) -> dict[str, Path]:
+    """Test-split clips in `edgeasr data` layout (Piper default delivery, espeak-ng voices),
+    split into one manifest per voice family."""
+    from edgeasr.export.datagen import DataParams, build_dataset
+
+    root = work / "eval"
+    build_dataset(
+        root, DataParams(count=EVAL_PIPER, espeak=EVAL_ESPEAK, seed=seed, calibration=0), force=True, progress=progress
+    )
+    rows = [json.loads(x) for x in (root / "manifest.jsonl").read_text().splitlines() if x.strip()]
+    out = {}
+    for name, kind in (("piper", "clean"), ("espeak", "espeak")):
+        path = root / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["kind"] == kind))
+        out[name] = path
+    return out
+
+
+def save_checkpoint(model: Any, processor: Any, out: Path) -> dict[str, int]:
+    """fp16 weights, generation config, tokenizer, processor settings, chat template: written to
+    a temporary folder, then moved over the previous checkpoint files (WORK stays)."""
+    import torch
+
+    from edgeasr.export.random_model import _tidy, param_counts
+
+    counts = param_counts(model)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".save-"))
+    try:
+        model.to(torch.float16).save_pretrained(str(tmp))
+        model.to(torch.float32)
+        processor.save_pretrained(str(tmp))
+        _tidy(tmp)
+        for f in CHECKPOINT_FILES:
+            if (out / f).exists() and f not in (SUMMARY, "CARD.md"):
+                (out / f).unlink()
+        for f in tmp.iterdir():
+            f.replace(out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return counts
+
+
+def evaluate_checkpoint(out: Path, work: Path, manifests: dict[str, Path], threads: int = 2) -> dict[str, Any]:
+    """Export `out` to ONNX (WORK/onnx), check greedy parity with transformers on 2 clips, and
+    score each test manifest through the artifact (forced English, as `edgeasr eval`)."""
+    from edgeasr.export.exporter import export_model
+    from edgeasr.export.verify import verify_artifact
+    from edgeasr.runtime.dataset import read_manifest
+    from edgeasr.runtime.evaluate import evaluate
+    from edgeasr.runtime.model import load_model
+
+    art = work / "onnx"
+    export_model(str(out), "onnx", art, force=True)
+    clips = read_manifest(manifests["piper"])[:1] + read_manifest(manifests["espeak"])[:1]
+    report = verify_artifact(str(out), art, audio=[c.audio for c in clips], language="en")
+    print(report.summary(), flush=True)
+    model = load_model(art, threads=threads)
+    result: dict[str, Any] = {"verify_ok": report.ok, "verify": report.clips}
+    for name, manifest in manifests.items():
+        res = evaluate(model, read_manifest(manifest), progress=False)
+        (work / f"eval-{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+        result[f"{name}_wer"] = round(res["wer"], 4)
+        result[f"{name}_cer"] = round(res["cer"], 4)
+        result[f"{name}_clips"] = len(res["clips"])
+        result[f"{name}_rtf"] = round(res["rtf"], 4)
+        print(f"[fixture-qwen] {name} test WER {res['wer']:.2%} over {len(res['clips'])} clips (ONNX)", flush=True)
+    return result
+
+
+def run(
+    out: Path,
+    hours: float = 5.0,
+    minutes: float = 110.0,
+    seed: int = 0,
+    resume: bool = False,
+    work: Path | None = None,
+    steps: int | None = None,
+    workers: int = 2,
+    evaluate: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The whole recipe; returns the summary also written to OUT/edgeasr_fixture.json."""
+    import platform
+
+    import torch
+    import transformers
+
+    from edgeasr.export import fixture_train as ft
+
+    out = Path(out)
+    work = Path(work) if work else out / "work"
+    _check_out(out, work)
+    work.mkdir(parents=True, exist_ok=True)
+    if work.parent == out and not (out / ".gitignore").exists():
+        (out / ".gitignore").write_text(f"{work.name}/\n")
+    stages: dict[str, float] = {}
+    start = t = time.perf_counter()
+
+    train_items, dev_items = plan(hours, seed)
+    t = fd.timed(stages, "plan", t)
+    processor = build_tokenizer(train_items, work)
+    t = fd.timed(stages, "tokenizer", t)
+    train_set = fd.build_features(train_items, seed, work / "features-train", workers, progress, "train speech")
+    dev_set = fd.build_features(dev_items, seed, work / "features-dev", workers, progress, "dev speech")
+    t = fd.timed(stages, "speech+features", t)
+    print(f"[fixture-qwen] training speech: {len(train_items)} clips, {train_set.hours:.2f} h", flush=True)
+    manifests = build_eval_set(work, seed, progress) if evaluate else {}
+    t = fd.timed(stages, "eval set", t)
+
+    cfg = ft.TrainConfig(minutes=minutes, steps=steps)
+    model, state = ft.train(work, train_set, dev_set, processor, cfg, seed, resume, progress)
+    t = fd.timed(stages, "train", t)
+    counts = save_checkpoint(model, processor, out)
+    t = fd.timed(stages, "checkpoint", t)
+    # dev WER of the fp16 weights as saved (what the artifact is exported from)
+    from transformers import Qwen3ASRForConditionalGeneration
+
+    saved = Qwen3ASRForConditionalGeneration.from_pretrained(str(out), dtype=torch.float32).eval()
+    prompt = ft.Prompt.from_processor(processor)
+    hyps = ft.transcribe(saved, processor.tokenizer, dev_set, prompt, forced=True)
+    dev_fp16 = ft.wer([it.text for it in dev_items], hyps)
+    free = ft.transcribe(saved, processor.tokenizer, dev_set, prompt, forced=False)
+    free_wer = ft.wer([it.text for it in dev_items], free)
+    t = fd.timed(stages, "dev check", t)
+    print(f"[fixture-qwen] dev WER (fp16 checkpoint): forced English {dev_fp16:.2%}, detected {free_wer:.2%}")
+
+    from collections import Counter
+
+    summary: dict[str, Any] = {
+        "command": f"edgeasr fixture-qwen --out {out} --hours {hours:g} --minutes {minutes:g} --seed {seed}"
+        + (f" --steps {steps}" if steps else ""),
+        "seed": seed,
+        "train": {
+            "clips": len(train_items),
+            "hours": round(train_set.hours, 3),
+            "voices": dict(Counter(it.voice for it in train_items)),
+            "perturbed": dict(Counter(it.aug.split("-")[0] for it in train_items if it.aug)),
+        },
+        "dev": {"clips": len(dev_items), "hours": round(dev_set.hours, 3)},
+        "parameters": counts,
+        "config": {"audio": ft.AUDIO, "text": ft.TEXT, "vocab_size": fd.VOCAB_SIZE},
+        "training": {
+            **cfg.__dict__,
+            "steps_done": state.step,
+            "epochs": round(state.epoch + state.batch_in_epoch / max(1, len(ft.batches_for_epoch(train_set.frames, state.epoch, seed, cfg))), 2),
+            "train_minutes": round(state.elapsed_s / 60, 1),
+            "free_language_share": ft.FREE_LANGUAGE,
+            "history": state.history,
+        },
+        "dev_wer_fp16": round(dev_fp16, 4),
+        "dev_wer_detected_language": round(free_wer, 4),
+        "machine": {
+            "cpu": _cpu(),
+            "threads": cfg.threads,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+        "stages_s": stages,
+    }
+    if evaluate:
+        summary["test"] = evaluate_checkpoint(out, work, manifests, cfg.threads)
+        summary["test"]["manifests"] = {k: str(v) for k, v in manifests.items()}
+        t = fd.timed(stages, "export+eval", t)
+    summary["stages_s"]["total"] = round(time.perf_counter() - start, 1)
+    summary["bytes"] = sum((out / f).stat().st_size for f in CHECKPOINT_FILES if (out / f).is_file())
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "CARD.md").write_text(card(summary))
+    summary["bytes"] = sum((out / f).stat().st_size for f in CHECKPOINT_FILES if (out / f).is_file())
+    return summary
+
+
+def _cpu() -> str:
+    from edgeasr.runtime.evaluate import cpu_model
+
+    return cpu_model()
+
+
+def card(s: dict[str, Any]) -> str:
+    """CARD.md from the summary."""
+    p, tr, test = s["parameters"], s["training"], s.get("test", {})
+    hist = "\n".join(
+        f"| {h['step']} | {h['minutes']} | {h['dev_wer']:.1%} | {h['dev_wer_piper']:.1%} | {h['dev_wer_espeak']:.1%} |"
+        for h in tr["history"]
+    )
+    lines = [
+        "# qwen3-asr-small: a Qwen3-ASR-architecture test model trained on generated speech",
+        "",
+        "**This is a closed-vocabulary test model, not a usable speech recogniser.** It knows only the",
+        "~770 words of `edgeasr.export.sentences` (the project's own sentence templates) and two synthetic",
+        "voice families (Piper `joe`, espeak-ng). It exists so that tests and quantization profiles get a",
+        "meaningful WER from a model with Qwen3-ASR's exact architecture, prompt and special tokens. The",
+        "real model comes from the hub (`Qwen/Qwen3-ASR-0.6B`, `Qwen/Qwen3-ASR-1.7B`).",
+        "",
+        "## What it is",
+        "",
+        f"- transformers `Qwen3ASRForConditionalGeneration`, {p['total'] / 1e6:.2f} M parameters (audio encoder "
+        f"{p['audio_encoder'] / 1e6:.2f} M, projector {p['projector'] / 1e6:.2f} M, Qwen3 decoder "
+        f"{p['decoder'] / 1e6:.2f} M with tied embeddings); fp16 safetensors.",
+        f"- Encoder: d_model {s['config']['audio']['d_model']}, {s['config']['audio']['encoder_layers']} layers, "
+        f"conv stem width {s['config']['audio']['downsample_hidden_size']}; Qwen3-ASR's real chunking and windows "
+        "(128 mels, n_window 50 = 100-frame chunks, n_window_infer 800 = 8 s attention windows).",
+        f"- Decoder: hidden {s['config']['text']['hidden_size']}, {s['config']['text']['num_hidden_layers']} layers, "
+        f"{s['config']['text']['num_attention_heads']} query / {s['config']['text']['num_key_value_heads']} KV heads "
+        f"of {s['config']['text']['head_dim']}.",
+        f"- Tokenizer: byte-level BPE with {s['config']['vocab_size']} entries trained on the training transcripts; "
+        "Qwen3-ASR's special tokens at ids 0-11 (`<|endoftext|>` 0, `<|im_start|>` 1, `<|im_end|>` 2, "
+        "`<|audio_start|>` 7, `<|audio_end|>` 8, `<|audio_pad|>` 10, `<asr_text>` 11), not Qwen's 151643+; "
+        "Qwen3-ASR's chat template and feature extractor settings.",
+        "- Output format as Qwen3-ASR: `language English<asr_text>` + transcript (cased, punctuated, numbers "
+        "as words); with the language forced the prompt ends with that prefix.",
+        "",
+        "## How it was made",
+        "",
+        f"Command: `{s['command']}` (`make fixture-qwen`), seed {s['seed']}.",
+        "",
+        f"- Training speech: {s['train']['clips']} distinct train-split sentences, {s['train']['hours']:.2f} h "
+        f"({s['train']['voices']}; perturbed: {s['train']['perturbed']}); Piper with `Delivery.varied`, "
+        "espeak-ng voices en-us/en-gb/en-us+m3/en-us+f2/en+f3, white/pink noise at 10-30 dB SNR, speed 0.9-1.1. "
+        "Features: `edgeasr.runtime.features.log_mel`, computed once.",
+        f"- Dev: {s['dev']['clips']} dev-split sentences (Piper default delivery and espeak-ng).",
+        f"- Training: {tr['steps_done']} steps ({tr['epochs']} epochs) in {tr['train_minutes']} min on "
+        f"{s['machine']['threads']} cores ({s['machine']['cpu']}), from scratch, nothing frozen; AdamW "
+        f"(lr {tr['lr']}, weight decay {tr['weight_decay']}), {tr['warmup_steps']} warmup steps then cosine to "
+        f"{tr['min_lr_ratio']} x over the time budget, gradient clipping {tr['clip_norm']}, label smoothing "
+        f"{tr['label_smoothing']}, auxiliary CTC loss (weight {tr['ctc_weight']}) on the projected audio "
+        f"embeddings, SpecAugment-style masks on {tr['spec_augment']:.0%} of clips, batches of about "
+        f"{tr['batch_frames'] / 100:.0f} s of audio. {1 - tr['free_language_share']:.0%} of samples had the "
+        f"language forced in the prompt; {tr['free_language_share']:.0%} had to write `language English<asr_text>`.",
+        f"- Time per stage (s): {s['stages_s']}.",
+        "",
+        "Dev WER during training (forced English, transformers greedy):",
+        "",
+        "| step | minutes | dev WER | Piper | espeak |",
+        "|---:|---:|---:|---:|---:|",
+        hist,
+        "",
+        f"Dev WER of the saved fp16 checkpoint: {s['dev_wer_fp16']:.2%} with the language forced, "
+        f"{s['dev_wer_detected_language']:.2%} when the model writes the language tag itself.",
+        "",
+        "## WER on unseen test sentences, through the exported ONNX artifact",
+        "",
+    ]
+    if test:
+        lines += [
+            "| test set | clips | WER | CER |",
+            "|---|---:|---:|---:|",
+            f"| Piper (joe, default delivery) | {test['piper_clips']} | {test['piper_wer']:.2%} | "
+            f"{test['piper_cer']:.2%} |",
+            f"| espeak-ng (5 voices) | {test['espeak_clips']} | {test['espeak_wer']:.2%} | {test['espeak_cer']:.2%} |",
+            "",
+            "Test sentences: test split of `edgeasr.export.sentences` (never trained on), made by `edgeasr data "
+            f"--count {EVAL_PIPER} --espeak {EVAL_ESPEAK} --seed {s['seed']} --calibration 0`; scored with "
+            "`edgeasr.runtime.metrics` normalisation, language forced to English. Reproduce:",
+            "",
+            "```",
+            "edgeasr export --model fixtures/qwen3-asr-small --format onnx --out artifacts/qwen3-asr-small-onnx --force",
+            "edgeasr verify --model fixtures/qwen3-asr-small --artifact artifacts/qwen3-asr-small-onnx",
+            "edgeasr data --out data/fixture-test --count 120 --espeak 40 --seed 0 --calibration 0",
+            "edgeasr eval --artifact artifacts/qwen3-asr-small-onnx --manifest data/fixture-test/manifest.jsonl",
+            "```",
+            "",
+            f"`edgeasr verify` (greedy parity with transformers): {'OK' if test['verify_ok'] else 'FAILED'}.",
+        ]
+    else:
+        lines.append("(not evaluated in this run)")
+    lines += ["", "## Reproducibility", "", REPRODUCIBILITY, ""]
+    return "\n".join(lines)
+
+
+REPRODUCIBILITY = (
+    "The data (sentences, voices, perturbations, features) is identical for a seed on any machine of the "
+    "same CPU family. Training is budgeted in wall time (cosine schedule over the budget), so the number "
+    "of steps, and with it the exact weights, depend on the machine's speed and load; `--steps N` fixes "
+    "the schedule instead. A re-run of the default recipe should land at Piper test WER within "
+    f"{EXPECTED['piper_wer'][0]:.0%}-{EXPECTED['piper_wer'][1]:.0%} and espeak-ng within "
+    f"{EXPECTED['espeak_wer'][0]:.0%}-{EXPECTED['espeak_wer'][1]:.0%}."
+)
