@@ -23,7 +23,7 @@ REPORT := report/$(subst /,_,$(MODEL))
 
 DEFAULT_PROFILE ?= ort-int8-dynamic
 
-.PHONY: demo test test-slow lint format data deps clean artifacts artifact report bench-long fuzz
+.PHONY: demo test test-slow lint format data deps clean artifacts artifact report bench-long fuzz bench-serve
 
 $(STAMP): pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -79,6 +79,11 @@ report: artifacts
 bench-long: artifacts
 	$(BIN)/python bench/long_audio.py --artifact $(ART)-$(DEFAULT_PROFILE) --manifest $(DATA)/manifest.jsonl \
 	  --threads $(THREADS) --json $(RUNS)/long_audio.json
+
+# Load test of `edgeasr serve` with the default profile at 1, 4 and 16 concurrent clients
+bench-serve: artifacts
+	$(BIN)/python bench/serve_load.py --artifact $(ART)-$(DEFAULT_PROFILE) --manifest $(DATA)/manifest.jsonl \
+	  --threads $(THREADS) --json $(RUNS)/serve_load.json
 
 # Coverage-guided fuzzing of audio decoding (atheris); FUZZ_RUNS inputs
 FUZZ_RUNS ?= 100000

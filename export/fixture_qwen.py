@@ -220,7 +220,11 @@ def run(
         "training": {
             **cfg.__dict__,
             "steps_done": state.step,
-            "epochs": round(state.epoch + state.batch_in_epoch / max(1, len(ft.batches_for_epoch(train_set.frames, state.epoch, seed, cfg))), 2),
+            "epochs": round(
+                state.epoch
+                + state.batch_in_epoch / max(1, len(ft.batches_for_epoch(train_set.frames, state.epoch, seed, cfg))),
+                2,
+            ),
             "train_minutes": round(state.elapsed_s / 60, 1),
             "free_language_share": ft.FREE_LANGUAGE,
             "history": state.history,

@@ -155,6 +155,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve an artifact over HTTP until interrupted."""
+    from edgeasr.runtime.server import Limits, serve
+
+    model = _load(args)
+    limits = Limits(args.max_batch, args.max_queue, args.max_upload_mb, args.max_audio_seconds)
+    print(
+        f"edgeasr: serving {args.artifact} ({model.backend}, {model.threads} threads) on http://{args.host}:{args.port}"
+    )
+    serve(model, args.host, args.port, limits)
+    return 0
+
+
 def _write_json(path: Path, data: object) -> None:
     """Write JSON atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,12 +227,25 @@ def _bench_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report)
 
 
+def _serve_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="OpenAI-compatible transcription server (needs [serve])")
+    _model_args(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-batch", type=int, default=4, help="requests decoded together")
+    p.add_argument("--max-queue", type=int, default=16, help="requests waiting before 429")
+    p.add_argument("--max-upload-mb", type=float, default=25.0)
+    p.add_argument("--max-audio-seconds", type=float, default=1800.0)
+    p.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with runtime commands and every installed build-time command."""
     parser = argparse.ArgumentParser(prog="edgeasr", description="Speech recognition on small machines.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _runtime_commands(sub)
     _bench_commands(sub)
+    _serve_command(sub)
     for ep in sorted(entry_points(group="edgeasr.commands"), key=lambda e: e.name):
         try:
             register: Callable[[argparse._SubParsersAction], None] = ep.load()
@@ -245,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edgeasr: error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
+        extra = {"serve": "serve", "report": "report"}.get(args.command, "export")
         print(
             f"edgeasr {args.command}: needs the module '{exc.name}', which is not installed "
-            "(build-time commands need: pip install 'edgeasr[export]')",
+            f"(pip install 'edgeasr[{extra}]')",
             file=sys.stderr,
         )
         return 2

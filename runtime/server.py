@@ -2,9 +2,11 @@
 extra). One model instance; requests wait in a bounded queue and are batched through the
 encoder and decoder when several are waiting; a full queue answers 429 with Retry-After, an
 oversized upload 413, undecodable or too-long audio 400; a client that disconnects while
-waiting gives its place back."""
+waiting gives its place back.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI reads the route functions' annotations
+at run time, and `Request` is imported inside `create_app` (the [serve] extra is optional).
+"""
 
 import asyncio
 import math
@@ -51,7 +53,7 @@ class QueueFull(Exception):
 class Batcher:
     """A worker thread that runs waiting jobs through the model, several at a time."""
 
-    def __init__(self, model: Model, limits: Limits, metrics: Metrics) -> None:
+    def __init__(self, model: Model, limits: Limits, metrics: "Metrics") -> None:
         self.model, self.limits, self.metrics = model, limits, metrics
         self.jobs: deque[Job] = deque()
         self.cond = threading.Condition()
@@ -101,7 +103,7 @@ class Batcher:
                 results: list[Any] = self.model.transcribe(
                     [j.audio for j in batch], batch[0].language, batch[0].context, batch_size=len(batch)
                 )
-            except Exception as exc:  # noqa: BLE001 - delivered to each waiting request
+            except Exception as exc:
                 results = [exc] * len(batch)
             self.busy_s = 0.8 * self.busy_s + 0.2 * (time.perf_counter() - t0)
             self.metrics.batch.observe(len(batch))
@@ -110,7 +112,7 @@ class Batcher:
                 job.loop.call_soon_threadsafe(_settle, job.future, setter, res)
 
 
-def _settle(future: asyncio.Future, setter: Any, value: Any) -> None:  # noqa: ANN401
+def _settle(future: asyncio.Future, setter: Any, value: Any) -> None:
     if not future.done():
         setter(value)
 
@@ -122,7 +124,9 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("edgeasr_requests", "Transcription requests by HTTP status", ["status"], registry=self.registry)
+        self.requests = Counter(
+            "edgeasr_requests", "Transcription requests by HTTP status", ["status"], registry=self.registry
+        )
         self.queue = Gauge("edgeasr_queue_depth", "Requests waiting for the model", registry=self.registry)
         self.latency = Histogram(
             "edgeasr_request_latency_seconds",
@@ -136,7 +140,7 @@ class Metrics:
         )
 
 
-def create_app(model: Model, limits: Limits | None = None, model_name: str | None = None) -> Any:  # noqa: ANN401
+def create_app(model: Model, limits: Limits | None = None, model_name: str | None = None) -> Any:
     """The FastAPI application around one loaded model."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -186,7 +190,9 @@ def create_app(model: Model, limits: Limits | None = None, model_name: str | Non
             return error(400, str(exc))
         seconds = audio.size / SAMPLE_RATE
         if seconds > limits.max_audio_seconds:
-            return error(400, f"audio is {seconds:.0f} s long; this server takes at most {limits.max_audio_seconds:g} s")
+            return error(
+                400, f"audio is {seconds:.0f} s long; this server takes at most {limits.max_audio_seconds:g} s"
+            )
         language = str(form.get("language") or "") or None
         context = str(form.get("prompt") or "") or None
         loop = asyncio.get_running_loop()

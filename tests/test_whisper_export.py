@@ -99,7 +99,14 @@ def test_manifest_records_what_the_runtime_needs(tiny_artifacts):
     # the tied embedding is stored once: the decoder is ~30 M fp32 parameters, not ~50 M
     assert m["files"]["decoder.onnx"]["bytes"] < 130e6
     ov = manifest_of(tiny_artifacts["openvino"])
-    assert set(ov["files"]) == {"encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "tokenizer.json", "vad.onnx"}
+    assert set(ov["files"]) == {
+        "encoder.xml",
+        "encoder.bin",
+        "decoder.xml",
+        "decoder.bin",
+        "tokenizer.json",
+        "vad.onnx",
+    }
 
 
 def test_export_from_a_transformers_directory(tmp_path, tiny_en, speech):

@@ -1,0 +1,156 @@
+"""Full-size Qwen3-ASR speed, size and memory per profile (random weights with the released
+shapes: accuracy means nothing here, bytes and milliseconds are real).
+
+For each profile: artifact MB, features ms, encoder ms per audio second, prefill ms, decode ms
+per token over a forced decode (EOS ignored), peak RSS, and the decoder's bandwidth ceiling:
+the bytes a step must read (decoder weights as stored + KV cache) over the read bandwidth this
+script measures, with the fraction of it reached. Every artifact runs in a fresh process.
+
+    python bench/qwen_bench.py --model work/models/qwen3-asr-0.6b --work work/qwen3-asr-0.6b \
+        --profiles ort-fp32,ort-int8-dynamic,... --json runs/qwen/0.6b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKER = r"""
+import json, resource, sys, time
+import numpy as np
+from edgeasr.runtime import load_model
+from edgeasr.runtime.audio import load_audio
+art, clip, tokens, repeats, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+t0 = time.perf_counter()
+m = load_model(art, threads=threads)
+load_s = time.perf_counter() - t0
+audio = load_audio(clip)
+rt = m.runtime
+m.runtime.transcribe_batch([audio], language="en", max_new_tokens=4, ignore_eos=True)  # warm-up
+rows = []
+for _ in range(repeats):
+    r = rt.transcribe_batch([audio], language="en", max_new_tokens=tokens, ignore_eos=True)[0]
+    rows.append(r.timings)
+med = lambda k: float(np.median([t[k] for t in rows]))
+secs = audio.size / 16000
+print(json.dumps({
+    "load_s": load_s,
+    "features_ms": med("features_s") * 1000,
+    "encoder_ms_per_audio_s": med("encoder_s") * 1000 / secs,
+    "prefill_ms": med("prefill_s") * 1000,
+    "decode_ms_per_token": float(np.median([t["decode_s"] / t["decode_steps"] for t in rows])) * 1000,
+    "prompt_tokens": rows[0]["prompt_tokens"],
+    "e2e_s": med("total_s"),
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "precision": {g: str(x.precision) for g, x in rt.graphs.items()},
+}))
+"""
+
+
+def edgeasr(*args: str) -> tuple[float, float]:
+    """Run an edgeasr command in a child process; returns (seconds, peak RSS MB) via GNU time."""
+    t0 = time.perf_counter()
+    cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", sys.executable, "-m", "edgeasr.runtime.cli", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"edgeasr {' '.join(args)} failed:\n{p.stderr[-3000:]}")
+    rss = next(float(ln.split("=")[1]) / 1024 for ln in p.stderr.splitlines() if ln.startswith("peak_rss_kb="))
+    return time.perf_counter() - t0, rss
+
+
+def clip(manifest: Path, seconds: float, out: Path) -> Path:
+    """`seconds` of real speech from the evaluation set (clean clips joined)."""
+    import numpy as np
+    import soundfile as sf
+
+    from edgeasr.runtime.audio import load_audio
+    from edgeasr.runtime.dataset import read_manifest
+
+    parts, total = [], 0
+    for c in read_manifest(manifest):
+        if c.kind == "clean":
+            parts.append(load_audio(c.audio))
+            total += parts[-1].size
+        if total >= seconds * 16000:
+            break
+    sf.write(out, np.concatenate(parts)[: int(seconds * 16000)], 16000)
+    return out
+
+
+def main() -> None:
+    from edgeasr.runtime.artifact import load_artifact
+    from edgeasr.runtime.perf import decode_ceiling_ms, graph_bytes, read_bandwidth
+    from edgeasr.runtime.system import describe
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", required=True, help="transformers-format Qwen3-ASR directory")
+    ap.add_argument("--work", type=Path, required=True, help="where artifacts are built (kept between runs)")
+    ap.add_argument("--profiles", required=True)
+    ap.add_argument("--manifest", type=Path, default=Path("data/eval/manifest.jsonl"))
+    ap.add_argument("--calibration", type=Path, default=Path("data/eval/calibration.jsonl"))
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    audio = clip(args.manifest, args.seconds, args.work / f"clip-{args.seconds:g}s.wav")
+    base = args.work / "fp32-onnx"
+    builds = {}
+    if not (base / "manifest.json").is_file():
+        s, rss = edgeasr("export", "--model", args.model, "--format", "onnx", "--out", str(base), "--force")
+        builds["export"] = {"seconds": round(s, 1), "peak_rss_mb": round(rss)}
+        print(f"export: {s:.0f} s, peak RSS {rss:.0f} MB", flush=True)
+    bandwidth = read_bandwidth(args.threads)
+    print(f"read bandwidth: {bandwidth:.1f} GB/s ({args.threads} threads); {describe()}", flush=True)
+    rows = []
+    for prof in args.profiles.split(","):
+        art = args.work / prof
+        if not (art / "manifest.json").is_file():
+            s, rss = edgeasr("build", "--model", str(base), "--profile", prof, "--out", str(art),
+                             "--calibration", str(args.calibration), "--force")  # fmt: skip
+            builds[prof] = {"seconds": round(s, 1), "peak_rss_mb": round(rss)}
+        out = subprocess.run([sys.executable, "-c", WORKER, str(art), str(audio), str(args.tokens),
+                              str(args.repeats), str(args.threads)], capture_output=True, text=True)  # fmt: skip
+        if out.returncode != 0:
+            print(f"{prof}: FAILED\n{out.stderr[-2000:]}", flush=True)
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        a = load_artifact(art)
+        context = r["prompt_tokens"] + args.tokens // 2  # mean cached positions over the decode
+        ceiling = decode_ceiling_ms(a, context, bandwidth)
+        row = {
+            "profile": prof,
+            "mb": round(a.size_mb, 1),
+            "decoder_mb": round(graph_bytes(a, "decoder") / 1e6, 1),
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()},
+            "ceiling_ms_per_token": round(ceiling, 2),
+            "fraction_of_ceiling": round(ceiling / r["decode_ms_per_token"], 3),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print(f"\n{describe()}; {args.threads} threads; read bandwidth {bandwidth:.1f} GB/s; "
+          f"{args.seconds:g} s clip; {args.tokens} forced tokens; median of {args.repeats}")  # fmt: skip
+    print(
+        "| profile | MB | decode ms/token | ceiling ms | fraction | encoder ms per audio s | prefill ms | peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['profile']} | {r['mb']:.0f} | {r['decode_ms_per_token']:.1f} | {r['ceiling_ms_per_token']:.1f} | "
+              f"{r['fraction_of_ceiling']:.2f} | {r['encoder_ms_per_audio_s']:.0f} | {r['prefill_ms']:.0f} | "
+              f"{r['peak_rss_mb']:.0f} |")  # fmt: skip
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        result = {"machine": describe(), "threads": args.threads, "bandwidth_gbs": bandwidth, "model": args.model,
+                  "seconds": args.seconds, "tokens": args.tokens, "builds": builds, "rows": rows}  # fmt: skip
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
