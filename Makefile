@@ -23,7 +23,8 @@ REPORT := report/$(subst /,_,$(MODEL))
 
 DEFAULT_PROFILE ?= ort-int8-dynamic
 
-.PHONY: demo test test-slow lint format data deps clean artifacts artifact report bench-long fuzz bench-serve
+.PHONY: demo transcripts test test-slow lint format data deps clean artifacts artifact report bench-long fuzz bench-serve \
+	bench-peers bench-qwen arm-check fixture-qwen peers-venv
 
 $(STAMP): pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -39,29 +40,40 @@ $(STAMP): pyproject.toml
 
 deps: $(STAMP)
 
-$(DATA)/manifest.jsonl: $(STAMP)
+$(DATA)/manifest.jsonl: | $(STAMP)
 	$(BIN)/edgeasr data --out $(DATA) --count 120 --seed 0 --espeak 20 --perturb 20 --long-minutes 10
 
 data: $(DATA)/manifest.jsonl
 
-demo: $(STAMP) $(DATA)/manifest.jsonl $(BASE)/manifest.json
+# The main job: export MODEL to both formats and transcribe three clips beside the committed
+# Qwen3-ASR test model's transcripts, then build every profile, score it and write the report.
+QWEN_FIXTURE := fixtures/qwen3-asr-small
+demo: transcripts report
+	@echo "== report: $(REPORT)/report.md"
+
+transcripts: $(STAMP) $(DATA)/manifest.jsonl $(BASE)/manifest.json
 	$(BIN)/edgeasr export --model $(MODEL) --format openvino --out $(ART)-openvino --force
+	test -f artifacts/qwen3-asr-small-onnx/manifest.json || \
+	  $(BIN)/edgeasr export --model $(QWEN_FIXTURE) --format onnx --out artifacts/qwen3-asr-small-onnx --force
 	@clips=$$(head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; print(" ".join("$(DATA)/"+json.loads(l)["audio"] for l in sys.stdin))'); \
 	for fmt in onnx openvino; do \
 	  echo "== $(MODEL) via $$fmt"; \
 	  $(BIN)/edgeasr transcribe $$clips --artifact $(ART)-$$fmt --threads $(THREADS); \
 	done; \
+	echo "== Qwen3-ASR test model ($(QWEN_FIXTURE), closed vocabulary) via onnx"; \
+	$(BIN)/edgeasr transcribe $$clips --artifact artifacts/qwen3-asr-small-onnx --language en --threads $(THREADS); \
 	echo "== references"; head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; [print(json.loads(l)["text"]) for l in sys.stdin]'
 
 # The fp32 ONNX export every profile starts from (built once; profiles need no torch).
-$(BASE)/manifest.json: $(STAMP)
+$(BASE)/manifest.json: | $(STAMP)
 	$(BIN)/edgeasr export --model $(MODEL) --format onnx --out $(BASE) --force
 
-# Every shipped profile for MODEL (default tiny.en): artifacts/<model>-<profile>
-artifacts: $(BASE)/manifest.json $(DATA)/manifest.jsonl
-	@for p in $(PROFILES); do \
-	  $(BIN)/edgeasr build --model $(BASE) --profile $$p --out $(ART)-$$p --calibration $(CALIB) --force || exit 1; \
-	done
+# Every shipped profile for MODEL (default tiny.en): artifacts/<model>-<profile>, rebuilt when the
+# base export or the profile's YAML changes
+PROFILE_ARTS := $(addsuffix /manifest.json,$(addprefix $(ART)-,$(PROFILES)))
+$(ART)-%/manifest.json: profiles/%.yaml $(BASE)/manifest.json $(DATA)/manifest.jsonl
+	$(BIN)/edgeasr build --model $(BASE) --profile $* --out $(ART)-$* --calibration $(CALIB) --force
+artifacts: $(PROFILE_ARTS)
 
 # One profile: make artifact PROFILE=ort-int8-dynamic [MODEL=src]
 artifact: $(STAMP) $(DATA)/manifest.jsonl
@@ -84,6 +96,49 @@ bench-long: artifacts
 bench-serve: artifacts
 	$(BIN)/python bench/serve_load.py --artifact $(ART)-$(DEFAULT_PROFILE) --manifest $(DATA)/manifest.jsonl \
 	  --threads $(THREADS) --json $(RUNS)/serve_load.json
+
+# Peer engines (optimum-intel 2.2.0 needs transformers 4.57.6, OpenVINO GenAI) live in a
+# virtualenv of their own: benchmark-only, never runtime dependencies.
+PEERS := .venv-peers
+PEERS_LIMIT ?= 40
+$(PEERS)/.installed:
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q --upgrade pip
+	$(PEERS)/bin/pip install -q torch==2.13.0
+	printf 'torch==2.13.0\ntransformers==4.57.6\n' > $(PEERS)/constraints.txt
+	$(PEERS)/bin/pip install -q -c $(PEERS)/constraints.txt "optimum-intel[openvino]==2.2.0" \
+	  openvino-genai==2026.4.1 qwen-asr==0.0.6 soundfile
+	$(PEERS)/bin/pip uninstall -q -y torchvision  # the index's build breaks against the CPU torch
+	touch $@
+peers-venv: $(PEERS)/.installed
+
+# edgeasr's profiles against faster-whisper fp32/int8, transformers fp32/dynamic int8 and OpenVINO
+# GenAI on optimum-intel exports: PEERS_LIMIT clean clips + the espeak-ng ones, engines alternating
+bench-peers: artifacts $(PEERS)/.installed
+	$(BIN)/python bench/peers.py --manifest $(DATA)/manifest.jsonl --limit-per-kind $(PEERS_LIMIT) \
+	  --artifacts $(addprefix $(ART)-,$(PROFILES)) --genai-from $(MODEL) --peers-python $(PEERS)/bin/python \
+	  --threads $(THREADS) --json $(RUNS)/peers.json --markdown $(REPORT)/peers.md
+
+# Full-size Qwen3-ASR (random weights, released shapes): speed, size, memory per profile
+QWEN_SIZE ?= 0.6b
+QWEN_PROFILES ?= ort-fp32,ort-int8-dynamic,ort-int8-weight-only,ort-int4-weight-only,ov-fp32,ov-int8-weight-only,ov-int4-weight-only
+bench-qwen: $(STAMP) $(DATA)/manifest.jsonl
+	test -f work/models/qwen3-asr-$(QWEN_SIZE)/config.json || \
+	  $(BIN)/edgeasr random-model --size $(QWEN_SIZE) --out work/models/qwen3-asr-$(QWEN_SIZE)
+	$(BIN)/python bench/qwen_bench.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
+	  --profiles $(QWEN_PROFILES) --threads $(THREADS) --json runs/qwen/$(QWEN_SIZE).json
+
+# Every artifact of MODEL on aarch64 under qemu against x86: a Cortex-A76 (Pi 5) by default,
+# ARM_CPUS=a72,a76 adds the Pi 4's A72 (both cores are always probed for what the runtime sees)
+ARM_CPUS ?= a76
+arm-check: artifacts
+	$(BIN)/python bench/arm_check.py $(addprefix $(ART)-,$(PROFILES)) --manifest $(DATA)/manifest.jsonl \
+	  --cpus $(ARM_CPUS) --threads $(THREADS) --json $(RUNS)/arm_check.json
+
+# Retrain the small Qwen3-ASR-architecture test model (the committed copy lives in fixtures/)
+FIXTURE_OUT ?= work/fixture-qwen
+fixture-qwen: $(STAMP)
+	$(BIN)/edgeasr fixture-qwen --out $(FIXTURE_OUT) --hours 3 --minutes 75 --seed 0
 
 # Coverage-guided fuzzing of audio decoding (atheris); FUZZ_RUNS inputs
 FUZZ_RUNS ?= 100000

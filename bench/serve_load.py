@@ -71,26 +71,36 @@ def main() -> None:
             wall = time.perf_counter() - t0
             ok = [r for r in rows if r[0] == 200]
             lat = np.array([r[1] for r in ok])
-            results.append({
-                "clients": level,
-                "requests": len(rows),
-                "errors": len(rows) - len(ok),
-                "status_codes": sorted({r[0] for r in rows}),
-                "throughput_audio_s_per_s": sum(r[2] for r in ok) / wall,
-                "p50_latency_s": float(np.percentile(lat, 50)) if ok else None,
-                "p95_latency_s": float(np.percentile(lat, 95)) if ok else None,
-                "wall_s": wall,
-            })  # fmt: skip
+            results.append(
+                {
+                    "clients": level,
+                    "requests": len(rows),
+                    "errors": len(rows) - len(ok),
+                    "status_codes": sorted({r[0] for r in rows}),
+                    "throughput_audio_s_per_s": sum(r[2] for r in ok) / wall,
+                    "p50_latency_s": float(np.percentile(lat, 50)) if ok else None,
+                    "p95_latency_s": float(np.percentile(lat, 95)) if ok else None,
+                    "wall_s": wall,
+                }
+            )
             print(json.dumps(results[-1]))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    out = {"machine": describe(), "artifact": args.artifact, "threads": args.threads, "max_batch": args.max_batch,
-           "max_queue": args.max_queue, "levels": results}  # fmt: skip
+    out = {
+        "machine": describe(),
+        "artifact": args.artifact,
+        "threads": args.threads,
+        "max_batch": args.max_batch,
+        "max_queue": args.max_queue,
+        "levels": results,
+    }
     print("| clients | requests | errors | audio s / wall s | p50 s | p95 s |\n|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['throughput_audio_s_per_s']:.1f} | "
-              f"{r['p50_latency_s']:.2f} | {r['p95_latency_s']:.2f} |")  # fmt: skip
+        print(
+            f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['throughput_audio_s_per_s']:.1f} | "
+            f"{r['p50_latency_s']:.2f} | {r['p95_latency_s']:.2f} |"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")

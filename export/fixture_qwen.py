@@ -75,21 +75,28 @@ def build_tokenizer(train: list[fd.Item], work: Path) -> Any:
     return fd.make_processor(work / "tokenizer")
 
 
+def eval_commands(seed: int, art: str = "artifacts/qwen3-asr-small-onnx") -> list[str]:
+    """The `edgeasr` commands that make the two test sets and score an artifact on them."""
+    return [
+        f"edgeasr data --out data/fixture-piper --count {EVAL_PIPER} --seed {seed} --calibration 0",
+        f"edgeasr data --out data/fixture-espeak --count 0 --espeak {EVAL_ESPEAK} --seed {seed} --calibration 0",
+        f"edgeasr eval --artifact {art} --manifest data/fixture-piper/manifest.jsonl",
+        f"edgeasr eval --artifact {art} --manifest data/fixture-espeak/manifest.jsonl",
+    ]
+
+
 def build_eval_set(work: Path, seed: int, progress: bool) -> dict[str, Path]:
-    """Test-split clips in `edgeasr data` layout (Piper default delivery, espeak-ng voices),
-    split into one manifest per voice family."""
+    """Test-split clips as `edgeasr data` makes them (see eval_commands): Piper with the default
+    delivery, and espeak-ng voices (the first test sentences again, in other voices)."""
     from edgeasr.export.datagen import DataParams, build_dataset
 
-    root = work / "eval"
-    build_dataset(
-        root, DataParams(count=EVAL_PIPER, espeak=EVAL_ESPEAK, seed=seed, calibration=0), force=True, progress=progress
-    )
-    rows = [json.loads(x) for x in (root / "manifest.jsonl").read_text().splitlines() if x.strip()]
     out = {}
-    for name, kind in (("piper", "clean"), ("espeak", "espeak")):
-        path = root / f"{name}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["kind"] == kind))
-        out[name] = path
+    for name, params in (
+        ("piper", DataParams(count=EVAL_PIPER, seed=seed, calibration=0)),
+        ("espeak", DataParams(count=0, espeak=EVAL_ESPEAK, seed=seed, calibration=0)),
+    ):
+        build_dataset(work / f"eval-{name}", params, force=True, progress=progress)
+        out[name] = work / f"eval-{name}" / "manifest.jsonl"
     return out
 
 
@@ -208,6 +215,7 @@ def run(
         "command": f"edgeasr fixture-qwen --out {out} --hours {hours:g} --minutes {minutes:g} --seed {seed}"
         + (f" --steps {steps}" if steps else ""),
         "seed": seed,
+        "out": str(out),
         "train": {
             "clips": len(train_items),
             "hours": round(train_set.hours, 3),
@@ -220,11 +228,7 @@ def run(
         "training": {
             **cfg.__dict__,
             "steps_done": state.step,
-            "epochs": round(
-                state.epoch
-                + state.batch_in_epoch / max(1, len(ft.batches_for_epoch(train_set.frames, state.epoch, seed, cfg))),
-                2,
-            ),
+            "epochs": round(state.frames_seen / max(1, int(train_set.frames.sum())), 1),
             "train_minutes": round(state.elapsed_s / 60, 1),
             "free_language_share": ft.FREE_LANGUAGE,
             "history": state.history,
@@ -331,15 +335,14 @@ def card(s: dict[str, Any]) -> str:
             f"{test['piper_cer']:.2%} |",
             f"| espeak-ng (5 voices) | {test['espeak_clips']} | {test['espeak_wer']:.2%} | {test['espeak_cer']:.2%} |",
             "",
-            "Test sentences: test split of `edgeasr.export.sentences` (never trained on), made by `edgeasr data "
-            f"--count {EVAL_PIPER} --espeak {EVAL_ESPEAK} --seed {s['seed']} --calibration 0`; scored with "
-            "`edgeasr.runtime.metrics` normalisation, language forced to English. Reproduce:",
+            "Test sentences: test split of `edgeasr.export.sentences` (never trained on; the espeak-ng set "
+            f"speaks the first {EVAL_ESPEAK} of them again), scored with `edgeasr.runtime.metrics` normalisation, "
+            "language forced to English (the manifests say `en`). Reproduce:",
             "",
             "```",
-            "edgeasr export --model fixtures/qwen3-asr-small --format onnx --out artifacts/qwen3-asr-small-onnx --force",
-            "edgeasr verify --model fixtures/qwen3-asr-small --artifact artifacts/qwen3-asr-small-onnx",
-            "edgeasr data --out data/fixture-test --count 120 --espeak 40 --seed 0 --calibration 0",
-            "edgeasr eval --artifact artifacts/qwen3-asr-small-onnx --manifest data/fixture-test/manifest.jsonl",
+            f"edgeasr export --model {s['out']} --format onnx --out artifacts/qwen3-asr-small-onnx --force",
+            f"edgeasr verify --model {s['out']} --artifact artifacts/qwen3-asr-small-onnx",
+            *eval_commands(s["seed"]),
             "```",
             "",
             f"`edgeasr verify` (greedy parity with transformers): {'OK' if test['verify_ok'] else 'FAILED'}.",

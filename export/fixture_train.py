@@ -41,7 +41,7 @@ class TrainConfig:
 
     minutes: float = 110.0
     steps: int | None = None  # fixed step count instead of the time budget (schedule over steps)
-    batch_frames: int = 9000  # mel frames (10 ms) of audio per batch, before padding
+    batch_frames: int = 6000  # mel frames (10 ms) of audio per batch, before padding
     max_clips: int = 48
     lr: float = 1.5e-3
     min_lr_ratio: float = 0.05
@@ -256,7 +256,7 @@ class Losses(nn.Module):
         logits = out.logits[:, :-1].reshape(-1, self.vocab)
         labels = batch["labels"][:, 1:].reshape(-1)
         ce = nn.functional.cross_entropy(logits, labels, ignore_index=-100, label_smoothing=self.cfg.label_smoothing)
-        stats = {"ce": float(ce)}
+        stats = {"ce": ce.item()}
         loss = ce
         if self.cfg.ctc_weight > 0:
             lengths = batch["n_audio"]
@@ -275,8 +275,8 @@ class Losses(nn.Module):
                 zero_infinity=True,
             )
             loss = loss + self.cfg.ctc_weight * ctc
-            stats["ctc"] = float(ctc)
-        stats["loss"] = float(loss)
+            stats["ctc"] = ctc.item()
+        stats["loss"] = loss.item()
         return loss, stats
 
 
@@ -319,6 +319,7 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0
     elapsed_s: float = 0.0
+    frames_seen: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
 
@@ -477,6 +478,7 @@ def train(
             opt.step()
             state.step += 1
             state.batch_in_epoch += 1
+            state.frames_seen += int(train_set.frames[idx].sum())
             state.elapsed_s += time.perf_counter() - t0
             tuner.record(time.perf_counter() - t0, int(train_set.frames[idx].sum()))
             for k, v in stats.items():
@@ -485,6 +487,7 @@ def train(
             bar.set_postfix(
                 loss=f"{ema['loss']:.3f}",
                 ce=f"{ema['ce']:.3f}",
+                ctc=f"{ema.get('ctc', 0.0):.3f}",
                 lr=f"{lr:.1e}",
                 gn=f"{gnorm:.2f}",
                 th=tuner.current,

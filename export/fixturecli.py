@@ -34,7 +34,8 @@ def cmd_fixture_qwen(args: argparse.Namespace) -> int:
         t = s["test"]
         print(
             f"test WER through ONNX: Piper {t['piper_wer']:.2%} ({t['piper_clips']} clips), "
-            f"espeak-ng {t['espeak_wer']:.2%} ({t['espeak_clips']} clips); verify {'OK' if t['verify_ok'] else 'FAILED'}"
+            f"espeak-ng {t['espeak_wer']:.2%} ({t['espeak_clips']} clips); "
+            f"verify {'OK' if t['verify_ok'] else 'FAILED'}"
         )
         if not t["verify_ok"]:
             return 1

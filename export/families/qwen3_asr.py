@@ -143,10 +143,16 @@ class DecoderLayer(nn.Module):
         v = self.v_proj(h).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
+        # Grouped-query attention without copying K/V per query head: the `rep` query heads
+        # that share a KV head are stacked along the query axis instead (q is laid out as
+        # (kv_heads, rep, n) and viewed as (kv_heads, rep * n)), and the mask is tiled to match.
         rep = self.heads // self.kv_heads
-        k_all = torch.cat([past_k, k], dim=2).repeat_interleave(rep, dim=1)
-        v_all = torch.cat([past_v, v], dim=2).repeat_interleave(rep, dim=1)
-        x = x + self.o_proj(attend(q, k_all, v_all, bias, self.scale))
+        k_all, v_all = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+        qg = q.reshape(b, self.kv_heads, rep * n, self.head_dim)
+        out = attend(qg, k_all, v_all, bias.repeat(1, 1, rep, 1), self.scale)  # (b, rep * n, kv_heads * d)
+        out = out.view(b, rep, n, self.kv_heads, self.head_dim).permute(0, 2, 3, 1, 4)  # heads back to kv * rep + r
+        out = out.reshape(b, n, self.heads * self.head_dim)
+        x = x + self.o_proj(out)
         h = self.mlp_norm(x)
         x = x + self.down_proj(self.act(self.gate_proj(h)) * self.up_proj(h))
         return x, k, v
