@@ -24,7 +24,7 @@ REPORT := report/$(subst /,_,$(MODEL))
 DEFAULT_PROFILE ?= ort-int8-dynamic
 
 .PHONY: demo transcripts test test-slow lint format data deps clean artifacts artifact report bench-long fuzz bench-serve \
-	bench-peers bench-qwen arm-check fixture-qwen peers-venv
+	bench-peers bench-qwen bench-qwen-peers arm-check fixture-qwen peers-venv
 
 $(STAMP): pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -109,6 +109,7 @@ $(PEERS)/.installed:
 	$(PEERS)/bin/pip install -q -c $(PEERS)/constraints.txt "optimum-intel[openvino]==2.2.0" \
 	  openvino-genai==2026.4.1 qwen-asr==0.0.6 soundfile
 	$(PEERS)/bin/pip uninstall -q -y torchvision  # the index's build breaks against the CPU torch
+	$(PEERS)/bin/pip install -q --no-deps -e .  # the workers' shared helpers (edgeasr.runtime.metrics)
 	touch $@
 peers-venv: $(PEERS)/.installed
 
@@ -127,6 +128,21 @@ bench-qwen: $(STAMP) $(DATA)/manifest.jsonl
 	  $(BIN)/edgeasr random-model --size $(QWEN_SIZE) --out work/models/qwen3-asr-$(QWEN_SIZE)
 	$(BIN)/python bench/qwen_bench.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
 	  --profiles $(QWEN_PROFILES) --threads $(THREADS) --json runs/qwen/$(QWEN_SIZE).json
+
+# Qwen3-ASR against transformers PyTorch (fp32, bf16, dynamic int8) and optimum-intel OpenVINO
+# (fp32, int8, int4 weights) on the same random-weight checkpoint: one process per engine, alternating
+comma := ,
+QWEN_PEER_PROFILES ?= ort-fp32,ort-int8-weight-only,ort-int4-weight-only,ov-int8-weight-only,ov-int4-weight-only
+QWEN_PEER_SECONDS ?= 10,60
+bench-qwen-peers: $(STAMP) $(PEERS)/.installed $(DATA)/manifest.jsonl
+	test -f work/models/qwen3-asr-$(QWEN_SIZE)/config.json || \
+	  $(BIN)/edgeasr random-model --size $(QWEN_SIZE) --out work/models/qwen3-asr-$(QWEN_SIZE)
+	$(BIN)/python bench/qwen_bench.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
+	  --profiles $(QWEN_PEER_PROFILES) --build-only
+	$(BIN)/python bench/qwen_peers.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
+	  --artifacts $(addprefix work/qwen3-asr-$(QWEN_SIZE)/,$(subst $(comma), ,$(QWEN_PEER_PROFILES))) \
+	  --seconds $(QWEN_PEER_SECONDS) --tokens 32 --threads $(THREADS) --peers-python $(PEERS)/bin/python \
+	  --json runs/qwen/peers-$(QWEN_SIZE).json --markdown report/qwen/peers-$(QWEN_SIZE).md
 
 # Every artifact of MODEL on aarch64 under qemu against x86: a Cortex-A76 (Pi 5) by default,
 # ARM_CPUS=a72,a76 adds the Pi 4's A72 (both cores are always probed for what the runtime sees)

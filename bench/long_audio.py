@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 RUN = r"""
-import json, resource, sys, time
+import json, sys, time
 from edgeasr.runtime import load_model
+from edgeasr.runtime.metrics import peak_rss_mb
 m = load_model(sys.argv[1], threads=int(sys.argv[3]))
 t = time.perf_counter()
 r = m.transcribe(sys.argv[2], batch_size=int(sys.argv[4]))[0]
 print(json.dumps({"seconds": time.perf_counter() - t, "text": r.text, "segments": len(r.segments),
-                  "audio_s": r.duration, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "audio_s": r.duration, "peak_rss_mb": peak_rss_mb()}))
 """
 
 

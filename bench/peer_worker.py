@@ -6,12 +6,13 @@ faster-whisper, transformers) or the peers one (OpenVINO GenAI)."""
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from edgeasr.runtime.metrics import peak_rss_mb
 
 
 def edgeasr_engine(path: str, threads: int) -> Callable[[np.ndarray], str]:
@@ -109,7 +110,7 @@ def main() -> None:
         t = time.perf_counter()
         text = run(audio)
         print(json.dumps({"text": text, "seconds": time.perf_counter() - t}), flush=True)
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
 
 
 if __name__ == "__main__":

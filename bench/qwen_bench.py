@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 WORKER = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 from edgeasr.runtime import load_model
+from edgeasr.runtime.metrics import peak_rss_mb
 from edgeasr.runtime.audio import load_audio
 art, clip, tokens, repeats, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 t0 = time.perf_counter()
@@ -45,7 +46,7 @@ print(json.dumps({
     "decode_ms_per_token": float(np.median([t["decode_s"] / t["decode_steps"] for t in rows])) * 1000,
     "prompt_tokens": rows[0]["prompt_tokens"],
     "e2e_s": med("total_s"),
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
     "precision": {g: str(x.precision) for g, x in rt.graphs.items()},
 }))
 """

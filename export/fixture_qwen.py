@@ -44,7 +44,7 @@ CHECKPOINT_FILES = (
 MIN_VOCABULARY = 300
 EVAL_PIPER, EVAL_ESPEAK = 120, 40
 # What a re-run of the default recipe should give (measured; see CARD.md "Reproducibility").
-EXPECTED = {"piper_wer": (0.0, 0.15), "espeak_wer": (0.0, 0.25)}
+GOAL = {"piper_wer": 0.15, "espeak_wer": 0.25}  # the goal for the unseen test sets
 
 
 def _check_out(out: Path, work: Path) -> None:
@@ -347,6 +347,12 @@ def card(s: dict[str, Any]) -> str:
             "",
             f"`edgeasr verify` (greedy parity with transformers): {'OK' if test['verify_ok'] else 'FAILED'}.",
         ]
+        reached = all(test[k] <= v for k, v in GOAL.items())
+        lines += [
+            "",
+            f"Goal of the recipe: Piper test WER at most {GOAL['piper_wer']:.0%}, espeak-ng at most "
+            f"{GOAL['espeak_wer']:.0%}: {'reached' if reached else 'not reached by this checkpoint'}.",
+        ]
     else:
         lines.append("(not evaluated in this run)")
     lines += ["", "## Reproducibility", "", REPRODUCIBILITY, ""]
@@ -357,7 +363,5 @@ REPRODUCIBILITY = (
     "The data (sentences, voices, perturbations, features) is identical for a seed on any machine of the "
     "same CPU family. Training is budgeted in wall time (cosine schedule over the budget), so the number "
     "of steps, and with it the exact weights, depend on the machine's speed and load; `--steps N` fixes "
-    "the schedule instead. A re-run of the default recipe should land at Piper test WER within "
-    f"{EXPECTED['piper_wer'][0]:.0%}-{EXPECTED['piper_wer'][1]:.0%} and espeak-ng within "
-    f"{EXPECTED['espeak_wer'][0]:.0%}-{EXPECTED['espeak_wer'][1]:.0%}."
+    "the schedule instead. The spread between two runs of the recipe has not been measured."
 )

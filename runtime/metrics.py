@@ -4,6 +4,7 @@ score it (whisper-normalizer), plus the process's peak memory."""
 from __future__ import annotations
 
 import resource
+import sys
 from functools import lru_cache
 
 
@@ -55,5 +56,15 @@ def word_errors(ref: str, hyp: str) -> int:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB), in MB (1e6 bytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    """Peak resident memory of this process so far, in MB (1e6 bytes). Linux's VmHWM, not
+    ru_maxrss: the latter keeps the parent's peak across fork and exec, so a worker started by a
+    large parent would report the parent's memory."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6

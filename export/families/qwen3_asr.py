@@ -237,7 +237,8 @@ def graphs(loaded: LoadedModel, batch: int = 2) -> list[GraphSpec]:
     n_valid = torch.tensor([104, 104, 40], dtype=torch.int64)
     enc = EncoderGraph(loaded.model)
     head_dim = getattr(tcfg, "head_dim", tcfg.hidden_size // tcfg.num_attention_heads)
-    ids = torch.tensor([[151644, cfg.audio_token_id, cfg.audio_token_id, 198]] * batch)
+    text_id = 0 if cfg.audio_token_id else 1  # any text id inside the vocabulary (tracing only)
+    ids = torch.tensor([[text_id, cfg.audio_token_id, cfg.audio_token_id, text_id]] * batch)
     audio = torch.randn(batch, 2, tcfg.hidden_size)
     pos = torch.arange(4).repeat(batch, 1) + 3
     mask = torch.ones(batch, 7, dtype=torch.int64)

@@ -1,0 +1,565 @@
+"""Qwen3-ASR engines side by side, in one run on one machine: transformers PyTorch (fp32, bf16,
+dynamic int8), optimum-intel OpenVINO exports (fp32, int8, int4 weights) and edgeasr artifacts,
+on the same clips of real speech, the same thread count and a forced greedy decode of a fixed
+number of tokens (EOS ignored, so random weights give a fixed length).
+
+Each engine runs in its own process (bench/qwen_peer_worker.py), so its load time and peak RSS
+are its own; engines alternate request by request (the order rotates each repeat), after one
+warm-up per clip; every number is the median over the repeats. Fidelity: teacher-forced logits
+of every engine along one fixed 64-token sequence (the clip's transcript), compared with the same
+family's fp32 engine (top-1 agreement, mean KL) and with PyTorch fp32.
+
+optimum-intel 2.2.0 exports Qwen3-ASR only from the `qwen-asr` package's checkpoint layout under
+transformers 4.57.6 (peers virtualenv), so the transformers 5 checkpoint given with --model is
+first rewritten into that layout (same tensors, renamed; see `to_qwen_asr_layout`).
+
+    python bench/qwen_peers.py --model work/models/qwen3-asr-0.6b --work work/qwen3-asr-0.6b \
+        --artifacts work/qwen3-asr-0.6b/ort-fp32 work/qwen3-asr-0.6b/ort-int8-weight-only \
+        --seconds 10,60 --tokens 32 --threads 2 --peers-python .venv-peers/bin/python \
+        --json runs/qwen/peers-0.6b.json --markdown report/qwen/peers-0.6b.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WORKER = str(Path(__file__).with_name("qwen_peer_worker.py"))
+TORCH_MODES = ("fp32", "bf16", "int8")
+OV_FORMATS = ("fp32", "int8", "int4")
+BASELINE = "torch-int8"
+FIDELITY_TOKENS = 64
+
+# transformers 5 (native `qwen3_asr`) weight name prefix -> qwen-asr package prefix. The native
+# model splits qwen-asr's audio encoder into the encoder proper and a two-layer projector
+# (proj1 -> linear_1, proj2 -> linear_2) and moves the thinker's text model to `language_model`.
+RENAMES = (
+    ("model.audio_tower.", "thinker.audio_tower."),
+    ("model.multi_modal_projector.linear_1.", "thinker.audio_tower.proj1."),
+    ("model.multi_modal_projector.linear_2.", "thinker.audio_tower.proj2."),
+    ("model.language_model.", "thinker.model."),
+    ("lm_head.", "thinker.lm_head."),
+)
+AUDIO_KEYS = (
+    "num_mel_bins",
+    "encoder_layers",
+    "encoder_attention_heads",
+    "encoder_ffn_dim",
+    "d_model",
+    "dropout",
+    "attention_dropout",
+    "activation_function",
+    "activation_dropout",
+    "scale_embedding",
+    "initializer_range",
+    "n_window",
+    "output_dim",
+    "n_window_infer",
+    "downsample_hidden_size",
+)
+TEXT_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "hidden_act",
+    "max_position_embeddings",
+    "initializer_range",
+    "rms_norm_eps",
+    "use_cache",
+    "tie_word_embeddings",
+    "attention_bias",
+    "attention_dropout",
+    "bos_token_id",
+    "eos_token_id",
+)
+
+
+def rename(name: str) -> str:
+    """Native weight name -> qwen-asr weight name; unknown names are an error, not a silent skip."""
+    for old, new in RENAMES:
+        if name.startswith(old):
+            return new + name[len(old) :]
+    raise ValueError(f"no qwen-asr name for weight {name!r}")
+
+
+def qwen_asr_config(native: dict[str, Any], vocab: dict[str, int]) -> dict[str, Any]:
+    """Native config.json -> qwen-asr config.json (thinker_config with audio_config/text_config)."""
+    a, t = native["audio_config"], native["text_config"]
+    rope = t.get("rope_parameters") or {"rope_type": "default", "rope_theta": t.get("rope_theta", 1e6)}
+    if rope.get("rope_type", "default") != "default":
+        raise ValueError(f"qwen-asr's text model has plain RoPE only; this checkpoint has {rope}")
+    half = t["head_dim"] // 2
+    # qwen-asr always applies interleaved M-RoPE; with audio and text only, its three position
+    # streams are equal, so any split of the frequencies gives plain RoPE (released: 24/20/20).
+    section = [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16]
+    text = {k: t[k] for k in TEXT_KEYS if k in t}
+    text.update(
+        model_type="qwen3_asr_text",
+        rope_theta=rope["rope_theta"],
+        rope_scaling={"rope_type": "default", "mrope_section": section, "interleaved": True, "mrope_interleaved": True},
+        tie_word_embeddings=native.get("tie_word_embeddings", t.get("tie_word_embeddings", False)),
+    )
+    audio = {k: a[k] for k in AUDIO_KEYS if k in a}
+    # max_position_embeddings (native) sizes the same sinusoid table as max_source_positions
+    # (qwen-asr); rows do not depend on the length, and only the first per-chunk positions are read.
+    audio.update(model_type="qwen3_asr_audio_encoder", max_source_positions=1500, conv_chunksize=500)
+    thinker = {
+        "model_type": "qwen3_asr_thinker",
+        "audio_config": audio,
+        "text_config": text,
+        "audio_token_id": native["audio_token_id"],
+        "audio_start_token_id": vocab.get("<|audio_start|>", 151669),
+        "user_token_id": vocab.get("user", 872),
+        "initializer_range": native.get("initializer_range", 0.02),
+        "pad_token_id": native.get("pad_token_id"),
+    }
+    return {
+        "architectures": ["Qwen3ASRForConditionalGeneration"],
+        "model_type": "qwen3_asr",
+        "thinker_config": thinker,
+        "support_languages": None,
+        "tie_word_embeddings": text["tie_word_embeddings"],
+        "torch_dtype": native.get("dtype", "float32"),
+        "pad_token_id": native.get("pad_token_id"),
+        "eos_token_id": native.get("eos_token_id"),
+        "transformers_version": "4.57.6",
+    }
+
+
+def to_qwen_asr_layout(model: Path, out: Path) -> None:
+    """Write the transformers 5 checkpoint `model` in the qwen-asr package's layout (what
+    optimum-intel's exporter loads under transformers 4.57): config, renamed tensors (values
+    untouched, dtype kept), tokenizer and Whisper-style feature-extractor settings."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    native = json.loads((model / "config.json").read_text())
+    tok_json = json.loads((model / "tokenizer.json").read_text())
+    vocab = {**tok_json["model"]["vocab"], **{t["content"]: t["id"] for t in tok_json.get("added_tokens", [])}}
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "config.json").write_text(json.dumps(qwen_asr_config(native, vocab), indent=2) + "\n")
+
+    shards = sorted(model.glob("*.safetensors"))
+    names = {}
+    for shard in shards:
+        with safe_open(shard, "pt") as f:
+            names.update(dict.fromkeys(f.keys(), shard.name))
+    embed = "model.language_model.embed_tokens.weight"
+    weight_map = {}
+    for shard in shards:
+        tensors = load_file(shard)
+        if "lm_head.weight" not in names and embed in tensors:  # tied: the native file stores the embedding only
+            tensors["lm_head.weight"] = tensors[embed].clone()
+        tensors = {rename(k): v for k, v in tensors.items()}
+        weight_map.update(dict.fromkeys(tensors, shard.name))
+        save_file(tensors, tmp / shard.name, metadata={"format": "pt"})
+    if len(shards) > 1:
+        index = {"metadata": {}, "weight_map": dict(sorted(weight_map.items()))}
+        (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+    shutil.copy(model / "tokenizer.json", tmp / "tokenizer.json")
+    tc = json.loads((model / "tokenizer_config.json").read_text())
+    tc.pop("backend", None)
+    extra = tc.pop("model_specific_special_tokens", None) or {
+        k: tc[k] for k in ("audio_token", "audio_bos_token", "audio_eos_token") if k in tc
+    }
+    for k in extra:
+        tc.pop(k, None)
+    tc["extra_special_tokens"] = extra  # transformers 4.57 sets these as tokenizer attributes
+    tc["tokenizer_class"] = "Qwen2Tokenizer"
+    tc["processor_class"] = "Qwen3ASRProcessor"
+    (tmp / "tokenizer_config.json").write_text(json.dumps(tc, indent=2) + "\n")
+    if (model / "chat_template.jinja").is_file():
+        shutil.copy(model / "chat_template.jinja", tmp / "chat_template.jinja")
+    fe = json.loads((model / "processor_config.json").read_text())["feature_extractor"]
+    keep = ("feature_size", "sampling_rate", "hop_length", "chunk_length", "n_fft", "n_samples", "nb_max_frames")
+    pre = {k: fe[k] for k in keep if k in fe}
+    pre.update(
+        feature_extractor_type="WhisperFeatureExtractor",
+        padding_side="right",
+        padding_value=0.0,
+        return_attention_mask=True,
+        dither=0.0,
+        processor_class="Qwen3ASRProcessor",
+    )
+    (tmp / "preprocessor_config.json").write_text(json.dumps(pre, indent=2) + "\n")
+    gen = {"do_sample": False, "eos_token_id": native.get("eos_token_id"), "pad_token_id": native.get("pad_token_id")}
+    (tmp / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+CHECK_LAYOUT = r"""
+import sys, qwen_asr
+from qwen_asr.core.transformers_backend import Qwen3ASRForConditionalGeneration
+m, info = Qwen3ASRForConditionalGeneration.from_pretrained(sys.argv[1], output_loading_info=True)
+bad = {k: v for k, v in info.items() if v}
+if bad:
+    raise SystemExit(f"qwen-asr does not load the converted checkpoint cleanly: {bad}")
+print(sum(p.numel() for p in m.parameters()))
+"""
+
+
+def qwen_asr_layout(model: Path, work: Path, peers_python: str) -> Path:
+    """The converted checkpoint (cached under --work), checked to load in qwen-asr with no
+    missing, unexpected or mismatched weights."""
+    out = work / "qwen-asr-layout"
+    if not (out / "config.json").is_file():
+        t0 = time.perf_counter()
+        to_qwen_asr_layout(model, out)
+        p = subprocess.run([peers_python, "-c", CHECK_LAYOUT, str(out)], capture_output=True, text=True)
+        if p.returncode != 0:
+            shutil.rmtree(out)
+            raise SystemExit(f"converted checkpoint rejected:\n{p.stderr[-3000:]}")
+        print(f"qwen-asr layout: {out} ({p.stdout.split()[-1]} parameters, {time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def optimum_export(
+    layout: Path, work: Path, fmt: str, peers_python: str, group: int = 128
+) -> tuple[Path, dict[str, float]]:
+    """optimum-cli export openvino of the converted checkpoint, cached under --work; written to a
+    temporary directory and renamed only when the export succeeded. int4 groups of `group`
+    weights (optimum's default 128 needs input widths divisible by 128; tiny models need less)."""
+    out = work / (f"optimum-ov-{fmt}" + (f"-g{group}" if fmt == "int4" and group != 128 else ""))
+    if (out / "openvino_decoder_model.xml").is_file():
+        return out, {}
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cli = str(Path(peers_python).parent / "optimum-cli")
+    cmd = [cli, "export", "openvino", "--model", str(layout), "--task", "automatic-speech-recognition-with-past"]
+    cmd += ["--weight-format", fmt, *(["--group-size", str(group)] if fmt == "int4" else []), str(tmp)]
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "peak_rss_kb=%M", *cmd], capture_output=True, text=True)
+    if p.returncode != 0 or not (tmp / "openvino_decoder_model.xml").is_file():
+        print(p.stderr[-4000:], file=sys.stderr)
+        raise RuntimeError(f"optimum export {fmt} failed (exit {p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
+    rss = next(float(ln.split("=")[1]) / 1024 for ln in p.stderr.splitlines() if ln.startswith("peak_rss_kb="))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    stats = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(rss)}
+    print(f"optimum export {fmt}: {stats}", flush=True)
+    return out, stats
+
+
+class Worker:
+    """An engine process: one JSON request line in, one JSON answer line out."""
+
+    def __init__(self, name: str, kind: str, spec: str, threads: int, python: str, hint: str = "") -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [python, WORKER, kind, spec, str(threads), hint], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.info = self.ask(None)
+
+    def ask(self, req: dict[str, Any] | None) -> dict[str, Any]:
+        if req is not None:
+            self.proc.stdin.write(json.dumps(req) + "\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"{self.name}: worker died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> float:
+        rss = self.ask({"quit": True})["peak_rss_mb"]
+        self.proc.wait(timeout=120)
+        return rss
+
+
+def fidelity_tokens(manifest: Path, tokenizer: Path, n: int) -> list[int]:
+    """The first `n` tokens of the clean clips' transcripts: a fixed sequence every engine is fed."""
+    from tokenizers import Tokenizer
+
+    from edgeasr.runtime.dataset import read_manifest
+
+    tok = Tokenizer.from_file(str(tokenizer))
+    ids: list[int] = []
+    for c in read_manifest(manifest):
+        if c.kind == "clean":
+            ids += tok.encode(" " + c.text, add_special_tokens=False).ids
+        if len(ids) >= n:
+            break
+    return ids[:n]
+
+
+def median(rows: list[dict[str, float]], key: str) -> float:
+    return float(np.median([r[key] for r in rows]))
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).parent))  # bench/ is not a package
+    from qwen_bench import clip
+
+    from edgeasr.runtime.artifact import load_artifact
+    from edgeasr.runtime.audio import load_audio
+    from edgeasr.runtime.fidelity import logit_agreement
+    from edgeasr.runtime.perf import decode_ceiling_ms, read_bandwidth
+    from edgeasr.runtime.system import describe
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, required=True, help="transformers 5 Qwen3-ASR checkpoint directory")
+    ap.add_argument("--work", type=Path, required=True, help="where conversions and exports are cached")
+    ap.add_argument("--artifacts", nargs="*", default=[], help="edgeasr artifact directories")
+    ap.add_argument("--engines", default="torch-fp32,torch-bf16,torch-int8,optimum-fp32,optimum-int8,optimum-int4")
+    ap.add_argument("--manifest", type=Path, default=Path("data/eval/manifest.jsonl"))
+    ap.add_argument("--seconds", default="10", help="clip lengths, comma-separated")
+    ap.add_argument("--tokens", type=int, default=32, help="forced decode length (EOS ignored)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--peers-python", default=".venv-peers/bin/python")
+    ap.add_argument("--int4-group-size", type=int, default=128, help="optimum int4 export group size")
+    ap.add_argument("--ov-hint", default="", help="INFERENCE_PRECISION_HINT for optimum engines (default: OpenVINO's)")
+    ap.add_argument("--sequential", action="store_true", help="one engine process at a time (less memory)")
+    ap.add_argument("--no-fidelity", action="store_true")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path)
+    args = ap.parse_args()
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    seconds = [float(s) for s in args.seconds.split(",")]
+    clips = {}
+    for s in seconds:
+        wav = clip(args.manifest, s, args.work / f"clip-{s:g}s.wav")
+        np.save(args.work / f"clip-{s:g}s.npy", load_audio(wav))
+        clips[s] = str(args.work / f"clip-{s:g}s.npy")
+
+    exports: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    engines: list[tuple[str, str, str, str]] = []  # name, kind, spec, python
+    wanted = [e for e in args.engines.split(",") if e]
+    layout = None
+    for name in wanted:
+        if name.startswith("torch-") and name.removeprefix("torch-") in TORCH_MODES:
+            engines.append((name, name, str(args.model), sys.executable))
+        elif name.startswith("optimum-") and name.removeprefix("optimum-") in OV_FORMATS:
+            if layout is None:
+                layout = qwen_asr_layout(args.model, args.work, args.peers_python)
+            fmt = name.removeprefix("optimum-")
+            try:
+                path, stats = optimum_export(layout, args.work, fmt, args.peers_python, args.int4_group_size)
+            except RuntimeError as e:
+                print(e, flush=True)
+                failures[name] = str(e)
+                continue
+            exports[name] = stats
+            engines.append((name, "optimum", str(path), args.peers_python))
+        else:
+            raise SystemExit(f"unknown engine {name!r}")
+    profiles = {}
+    for art in args.artifacts:
+        prof = load_artifact(art).manifest.get("profile", {}).get("name", Path(art).name)
+        profiles[f"edgeasr-{prof}"] = art
+        engines.append((f"edgeasr-{prof}", "edgeasr", str(art), sys.executable))
+
+    bandwidth = read_bandwidth(args.threads)
+    machine = describe()
+    print(f"read bandwidth: {bandwidth:.1f} GB/s ({args.threads} threads); {machine}", flush=True)
+    seq = fidelity_tokens(args.manifest, args.model / "tokenizer.json", FIDELITY_TOKENS)
+    fid_clip = clips[min(seconds)]
+    logits_dir = args.work / "peer-logits"
+    logits_dir.mkdir(exist_ok=True)
+
+    results: dict[str, dict[str, Any]] = {}
+
+    def measure(group: list[tuple[str, str, str, str]]) -> None:
+        workers = []
+        for name, kind, spec, python in group:
+            try:
+                workers.append(Worker(name, kind, spec, args.threads, python, args.ov_hint))
+                print(f"{name}: loaded in {workers[-1].info['load_s']:.1f} s", flush=True)
+            except RuntimeError as e:
+                print(f"{name}: FAILED to load ({e})", flush=True)
+                failures[name] = f"load: {e}"
+        live = list(workers)
+        runs: dict[str, dict[float, list[dict[str, float]]]] = {w.name: {s: [] for s in seconds} for w in workers}
+
+        def ask(w: Worker, req: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                return w.ask(req)
+            except RuntimeError as e:
+                print(f"{w.name}: FAILED ({e})", flush=True)
+                failures[w.name] = f"{'fidelity' if 'forced' in req else 'run'}: {e}"
+                live.remove(w)
+                return None
+
+        for s in seconds:  # warm-up: one short decode per clip length
+            for w in list(live):
+                ask(w, {"audio": clips[s], "tokens": min(4, args.tokens)})
+        for r in range(args.repeats):
+            for s in seconds:
+                order = live[r % max(len(live), 1) :] + live[: r % max(len(live), 1)]
+                for w in order:
+                    if w in live and (a := ask(w, {"audio": clips[s], "tokens": args.tokens})) is not None:
+                        runs[w.name][s].append(a)
+        for w in live:  # peak RSS while transcribing, before the (longer) teacher-forced pass
+            results.setdefault(w.name, {})["peak_rss_mb"] = max(
+                (a["rss_mb"] for r in runs[w.name].values() for a in r), default=0.0
+            )
+        for w in list(live):
+            if args.no_fidelity:
+                break
+            out = logits_dir / f"{w.name}.npy"
+            if (a := ask(w, {"audio": fid_clip, "forced": seq, "out": str(out)})) is not None:
+                results.setdefault(w.name, {})["fidelity_prompt_tokens"] = a["prompt_tokens"]
+        for w in live:
+            res = results.setdefault(w.name, {})
+            res.update(info=w.info, runs=runs[w.name], peak_rss_mb_with_fidelity=w.close())
+
+    if args.sequential:
+        for e in engines:
+            measure([e])
+    else:
+        measure(engines)
+
+    rows = []
+    for name, _, spec, _ in engines:
+        res = results.get(name)
+        if not res or "runs" not in res:
+            continue
+        info = res["info"]
+        for s in seconds:
+            rs = res["runs"][s]
+            if not rs:
+                continue
+            prompt = rs[0]["prompt_tokens"]
+            context = prompt + args.tokens // 2  # mean cached positions over the decode
+            if name.startswith("edgeasr-"):
+                ceiling = decode_ceiling_ms(load_artifact(spec), context, bandwidth)
+            else:
+                need = info["decoder_bytes"] + context * info["kv_bytes_per_position"]
+                ceiling = need / (bandwidth * 1e9) * 1000
+            dec = median(rs, "decode_ms_per_token")
+            rows.append(
+                {
+                    "engine": name,
+                    "seconds": s,
+                    "mb": round(info["weights_mb"], 1),
+                    "decoder_mb": round(info["decoder_bytes"] / 1e6, 1),
+                    "load_s": round(info["load_s"], 2),
+                    "features_ms": round(median(rs, "features_ms"), 2),
+                    "encoder_ms_per_audio_s": round(median(rs, "encoder_ms") / s, 2),
+                    "prefill_ms": round(median(rs, "prefill_ms"), 2),
+                    "decode_ms_per_token": round(dec, 3),
+                    "ceiling_ms_per_token": round(ceiling, 3),
+                    "fraction_of_ceiling": round(ceiling / dec, 3),
+                    "prompt_tokens": prompt,
+                    "peak_rss_mb": round(res["peak_rss_mb"]),
+                    "e2e_s": round(median(rs, "e2e_s"), 3),
+                    "runtime": info["runtime"],
+                    "repeats": len(rs),
+                }
+            )
+    for row in rows:
+        base = next((b for b in rows if b["engine"] == BASELINE and b["seconds"] == row["seconds"]), None)
+        if base:
+            row["speedup_e2e_vs_torch_int8"] = round(base["e2e_s"] / row["e2e_s"], 2)
+            row["speedup_decode_vs_torch_int8"] = round(base["decode_ms_per_token"] / row["decode_ms_per_token"], 2)
+            row["mb_vs_torch_int8"] = round(row["mb"] / base["mb"], 2)
+            row["rss_vs_torch_int8"] = round(row["peak_rss_mb"] / base["peak_rss_mb"], 2)
+
+    fidelity = []
+    fp32_edgeasr = next((n for n in profiles if n == "edgeasr-ort-fp32"), None)
+    for name, *_ in engines:
+        f = logits_dir / f"{name}.npy"
+        if args.no_fidelity or not f.is_file() or "fidelity_prompt_tokens" not in results.get(name, {}):
+            continue
+        ref = {"torch": "torch-fp32", "optimum": "optimum-fp32", "edgeasr": fp32_edgeasr}[name.split("-")[0]]
+        row: dict[str, Any] = {"engine": name, "prompt_tokens": results[name]["fidelity_prompt_tokens"]}
+        for label, other in (("family", ref), ("torch_fp32", "torch-fp32")):
+            g = logits_dir / f"{other}.npy"
+            if other and other != name and g.is_file() and "fidelity_prompt_tokens" in results.get(other, {}):
+                agree = logit_agreement(np.load(g), np.load(f))
+                row[label] = {"reference": other, "top1": round(agree["top1"], 4), "kl_mean": agree["kl_mean"]}
+        fidelity.append(row)
+
+    header = (
+        f"{machine}; {args.threads} threads; read bandwidth {bandwidth:.1f} GB/s; clips {args.seconds} s; "
+        f"{args.tokens} forced tokens; warm-up then median of {args.repeats}; engines "
+        + ("one at a time" if args.sequential else "alternating")
+        + f"; OpenVINO precision hint {args.ov_hint or 'default'}"
+    )
+    md = [f"# Qwen3-ASR engines side by side: {args.model.name}", "", header, ""]
+    md += [
+        "| engine | clip s | MB | load s | features ms | encoder ms/audio s | prefill ms | decode ms/token | "
+        "ceiling ms | fraction | peak RSS MB | e2e s | e2e × vs torch-int8 | decode × vs torch-int8 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        md.append(
+            f"| {r['engine']} | {r['seconds']:g} | {r['mb']:.0f} | {r['load_s']:.1f} | {r['features_ms']:.1f} | "
+            f"{r['encoder_ms_per_audio_s']:.1f} | {r['prefill_ms']:.1f} | {r['decode_ms_per_token']:.2f} | "
+            f"{r['ceiling_ms_per_token']:.2f} | {r['fraction_of_ceiling']:.2f} | {r['peak_rss_mb']} | "
+            f"{r['e2e_s']:.2f} | {r.get('speedup_e2e_vs_torch_int8', '-')} | "
+            f"{r.get('speedup_decode_vs_torch_int8', '-')} |"
+        )
+    md += [
+        "",
+        "MB: weights as the engine holds them (PyTorch: in memory; optimum: its .bin files; edgeasr: the artifact). "
+        "Ceiling: decoder weight bytes plus the KV cache at the mean context, streamed at the measured read "
+        "bandwidth; fraction = ceiling / measured. × columns: PyTorch dynamic int8 time / this engine's time "
+        "(above 1 is faster).",
+        "",
+        *sorted({f"- {r['engine']}: {r['runtime']}" for r in rows}),
+    ]
+    if fidelity:
+        md += [
+            "",
+            f"Fidelity: teacher-forced logits along the same {len(seq)} tokens after each engine's own prompt "
+            f"for the {min(seconds):g} s clip.",
+            "",
+            "| engine | reference | top-1 | mean KL | top-1 vs torch-fp32 | mean KL vs torch-fp32 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in fidelity:
+            cells = [f["engine"]]
+            for key, width in (("family", 3), ("torch_fp32", 2)):
+                c = f.get(key)
+                if c is None:
+                    cells += ["-"] * width
+                    continue
+                cells += ([c["reference"]] if key == "family" else []) + [f"{c['top1']:.3f}", f"{c['kl_mean']:.2e}"]
+            md.append("| " + " | ".join(cells) + " |")
+    if failures:
+        md += ["", "Failed: " + "; ".join(f"{k} ({v})" for k, v in failures.items())]
+    text = "\n".join(md) + "\n"
+    print("\n" + text)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        result = {
+            "machine": machine,
+            "threads": args.threads,
+            "bandwidth_gbs": bandwidth,
+            "model": str(args.model),
+            "seconds": seconds,
+            "tokens": args.tokens,
+            "repeats": args.repeats,
+            "alternating": not args.sequential,
+            "fidelity_tokens": seq,
+            "exports": exports,
+            "rows": rows,
+            "fidelity": fidelity,
+            "failures": failures,
+        }
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
