@@ -24,7 +24,7 @@ REPORT := report/$(subst /,_,$(MODEL))
 DEFAULT_PROFILE ?= ort-int8-dynamic
 
 .PHONY: demo transcripts test test-slow lint format data deps clean artifacts artifact report bench-long fuzz bench-serve \
-	bench-peers bench-qwen bench-qwen-peers arm-check fixture-qwen peers-venv
+	bench-peers bench-qwen bench-qwen-peers report-qwen-fixture arm-check fixture-qwen peers-venv
 
 $(STAMP): pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -150,6 +150,15 @@ ARM_CPUS ?= a76
 arm-check: artifacts
 	$(BIN)/python bench/arm_check.py $(addprefix $(ART)-,$(PROFILES)) --manifest $(DATA)/manifest.jsonl \
 	  --cpus $(ARM_CPUS) --threads $(THREADS) --json $(RUNS)/arm_check.json
+
+# Every profile built from the committed Qwen3-ASR test model, scored on the clean (Piper) and
+# espeak-ng clips of the evaluation set: the Qwen3-ASR quantization table with real WER
+FIXTURE_ART := artifacts/$(subst /,_,$(QWEN_FIXTURE))
+report-qwen-fixture: $(STAMP) $(DATA)/manifest.jsonl
+	$(MAKE) artifacts MODEL=$(QWEN_FIXTURE)
+	$(BIN)/edgeasr bench --artifacts $(addprefix $(FIXTURE_ART)-,$(PROFILES)) --manifest $(DATA)/manifest.jsonl \
+	  --kinds clean,espeak --target $(TARGET) --out runs/qwen3-asr-small --quiet
+	$(BIN)/edgeasr report --runs runs/qwen3-asr-small --out report/qwen3-asr-small
 
 # Retrain the small Qwen3-ASR-architecture test model (the committed copy lives in fixtures/)
 FIXTURE_OUT ?= work/fixture-qwen

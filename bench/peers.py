@@ -59,6 +59,19 @@ def dir_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
+# optimum-cli cannot convert the tokenizer of a directory written by transformers 5 (its
+# tokenizer class is unknown to 4.57), so GenAI would lack its detokenizer: convert it here.
+CONVERT_TOKENIZER = """
+import sys
+import openvino as ov
+from openvino_tokenizers import convert_tokenizer
+from transformers import WhisperTokenizerFast
+tok, detok = convert_tokenizer(WhisperTokenizerFast.from_pretrained(sys.argv[1]), with_detokenizer=True)
+ov.save_model(tok, sys.argv[1] + "/openvino_tokenizer.xml")
+ov.save_model(detok, sys.argv[1] + "/openvino_detokenizer.xml")
+"""
+
+
 def prepare_genai(source: str, root: Path, peers_python: str, weights: list[str]) -> list[str]:
     """optimum-intel exports of SOURCE (fp32 / int8 weights) for OpenVINO GenAI, made once under
     ROOT: edgeasr writes the model as a transformers directory, the peers virtualenv's
@@ -84,6 +97,8 @@ def prepare_genai(source: str, root: Path, peers_python: str, weights: list[str]
             shutil.rmtree(tmp, ignore_errors=True)
             cmd = [cli, "export", "openvino", "--model", str(hf), "--task", "automatic-speech-recognition-with-past"]
             subprocess.run([*cmd, "--weight-format", w, str(tmp)], check=True)
+            if not (tmp / "openvino_detokenizer.xml").is_file():  # optimum could not convert the tokenizer
+                subprocess.run([peers_python, "-c", CONVERT_TOKENIZER, str(tmp)], check=True)
             shutil.rmtree(dest, ignore_errors=True)
             tmp.rename(dest)
         out.append(str(dest))
