@@ -114,8 +114,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgeasr.runtime.artifact import load_artifact
 
         a = load_artifact(art)
-        hint = a.manifest.get("runtime", {}).get("inference_precision")
-        precision = args.precision or hint or (target.openvino_precision if target else None)
+        rt = a.manifest.get("runtime", {})
+        if args.precision or "inference_precision" not in rt:
+            precision = args.precision or (target.openvino_precision if target else None)
+        else:  # the profile chose (null: OpenVINO's own default, e.g. bf16/f16), the target does not override it
+            precision = rt["inference_precision"]
         specs.append(
             BenchSpec(
                 artifact=str(art),
