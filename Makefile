@@ -53,15 +53,15 @@ demo: transcripts report
 
 transcripts: $(STAMP) $(DATA)/manifest.jsonl $(BASE)/manifest.json
 	$(BIN)/edgeasr export --model $(MODEL) --format openvino --out $(ART)-openvino --force
-	test -f artifacts/qwen3-asr-small-onnx/manifest.json || \
-	  $(BIN)/edgeasr export --model $(QWEN_FIXTURE) --format onnx --out artifacts/qwen3-asr-small-onnx --force
+	test -f $(FIXTURE_ART)-onnx/manifest.json || \
+	  $(BIN)/edgeasr export --model $(QWEN_FIXTURE) --format onnx --out $(FIXTURE_ART)-onnx --force
 	@clips=$$(head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; print(" ".join("$(DATA)/"+json.loads(l)["audio"] for l in sys.stdin))'); \
 	for fmt in onnx openvino; do \
 	  echo "== $(MODEL) via $$fmt"; \
 	  $(BIN)/edgeasr transcribe $$clips --artifact $(ART)-$$fmt --threads $(THREADS); \
 	done; \
 	echo "== Qwen3-ASR test model ($(QWEN_FIXTURE), closed vocabulary) via onnx"; \
-	$(BIN)/edgeasr transcribe $$clips --artifact artifacts/qwen3-asr-small-onnx --language en --threads $(THREADS); \
+	$(BIN)/edgeasr transcribe $$clips --artifact $(FIXTURE_ART)-onnx --language en --threads $(THREADS); \
 	echo "== references"; head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; [print(json.loads(l)["text"]) for l in sys.stdin]'
 
 # The fp32 ONNX export every profile starts from (built once; profiles need no torch).
