@@ -17,8 +17,17 @@ from edgeasr.runtime.artifact import FORMAT, FORMAT_VERSION, MANIFEST, sha256_fi
 from edgeasr.runtime.errors import EdgeASRError
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+class _Interrupts:
+    """SIGINT/SIGTERM during a build: raise KeyboardInterrupt at once, and remember it, because
+    a C extension that calls back into Python can swallow the exception; the artifact is then
+    still not committed."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.seen = True
+        raise KeyboardInterrupt(f"signal {signum}")
 
 
 @contextmanager
@@ -31,9 +40,12 @@ def staging_dir(out: Path, force: bool = False) -> Iterator[Path]:
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupts = _Interrupts()
+    old = {sig: signal.signal(sig, interrupts) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield tmp
+        if interrupts.seen:
+            raise KeyboardInterrupt("interrupted while building")
         if out.exists():
             trash = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(trash)
@@ -42,7 +54,8 @@ def staging_dir(out: Path, force: bool = False) -> Iterator[Path]:
         else:
             tmp.rename(out)
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
