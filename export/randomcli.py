@@ -76,17 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m edgeasr.export.randomcli random-model ...` (same error handling as `edgeasr`)."""
-    from edgeasr.runtime.errors import EdgeASRError
+    """`python -m edgeasr.export.randomcli random-model ...`: the `edgeasr` command line itself."""
+    from edgeasr.runtime.cli import main as edgeasr_main
 
-    parser = argparse.ArgumentParser(prog="edgeasr")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except EdgeASRError as exc:
-        print(f"edgeasr: error: {exc}", file=sys.stderr)
-        return 2
+    return edgeasr_main(argv)
 
 
 if __name__ == "__main__":
