@@ -122,12 +122,13 @@ bench-peers: artifacts $(PEERS)/.installed
 
 # Full-size Qwen3-ASR (random weights, released shapes): speed, size, memory per profile
 QWEN_SIZE ?= 0.6b
+QWEN_BATCH ?= 1,2,4,8
 QWEN_PROFILES ?= ort-fp32,ort-int8-dynamic,ort-int8-weight-only,ort-int4-weight-only,ov-fp32,ov-int8-weight-only,ov-int4-weight-only
 bench-qwen: $(STAMP) $(DATA)/manifest.jsonl
 	test -f work/models/qwen3-asr-$(QWEN_SIZE)/config.json || \
 	  $(BIN)/edgeasr random-model --size $(QWEN_SIZE) --out work/models/qwen3-asr-$(QWEN_SIZE)
 	$(BIN)/python bench/qwen_bench.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
-	  --profiles $(QWEN_PROFILES) --threads $(THREADS) --json runs/qwen/$(QWEN_SIZE).json
+	  --profiles $(QWEN_PROFILES) --threads $(THREADS) --batch $(QWEN_BATCH) --json runs/qwen/$(QWEN_SIZE).json
 
 # Qwen3-ASR against transformers PyTorch (fp32, bf16, dynamic int8) and optimum-intel OpenVINO
 # (fp32, int8, int4 weights) on the same random-weight checkpoint: one process per engine, alternating
@@ -147,9 +148,10 @@ bench-qwen-peers: $(STAMP) $(PEERS)/.installed $(DATA)/manifest.jsonl
 # Every artifact of MODEL on aarch64 under qemu against x86: a Cortex-A76 (Pi 5) by default,
 # ARM_CPUS=a72,a76 adds the Pi 4's A72 (both cores are always probed for what the runtime sees)
 ARM_CPUS ?= a76
+ARM_CLIPS ?= 2
 arm-check: artifacts
 	$(BIN)/python bench/arm_check.py $(addprefix $(ART)-,$(PROFILES)) --manifest $(DATA)/manifest.jsonl \
-	  --cpus $(ARM_CPUS) --threads $(THREADS) --json $(RUNS)/arm_check.json
+	  --cpus $(ARM_CPUS) --clips $(ARM_CLIPS) --threads $(THREADS) --json $(RUNS)/arm_check.json
 
 # Every profile built from the committed Qwen3-ASR test model, scored on the clean (Piper) and
 # espeak-ng clips of the evaluation set: the Qwen3-ASR quantization table with real WER

@@ -343,6 +343,9 @@ def run_emulated(
 ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "QEMU_"))}
     env["PYTHONNOUSERSITE"] = "1"
+    # OpenVINO's compiled-model cache keys on the graph's path: the emulated CPU gets its own
+    # folder (beside the arm64 root) so x86 and ARM compilations of one artifact never meet
+    env["EDGEASR_OV_CACHE"] = str(root.parent / "ov-cache" / (cpu or "default"))
     if site is not None:
         env["PYTHONPATH"] = str(site)
     return subprocess.run(

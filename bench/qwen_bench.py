@@ -26,6 +26,7 @@ from edgeasr.runtime import load_model
 from edgeasr.runtime.metrics import peak_rss_mb
 from edgeasr.runtime.audio import load_audio
 art, clip, tokens, repeats, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+batches = [int(b) for b in sys.argv[6].split(",") if b]
 t0 = time.perf_counter()
 m = load_model(art, threads=threads)
 load_s = time.perf_counter() - t0
@@ -38,6 +39,17 @@ for _ in range(repeats):
     rows.append(r.timings)
 med = lambda k: float(np.median([t[k] for t in rows]))
 secs = audio.size / 16000
+batch_rows = []
+for b in batches:  # the same clip b times: one encoder batch, one batched greedy decode
+    runs = [rt.transcribe_batch([audio] * b, language="en", max_new_tokens=tokens, ignore_eos=True)[0].timings
+            for _ in range(repeats)]
+    batch_rows.append({
+        "batch": b,
+        "wall_s": float(np.median([t["total_s"] * b for t in runs])),
+        "decode_ms_per_step": float(np.median([t["decode_s"] / t["decode_steps"] for t in runs])) * 1000,
+        "prefill_ms": float(np.median([t["prefill_s"] for t in runs])) * 1000,
+    })
+    batch_rows[-1]["audio_s_per_s"] = b * secs / batch_rows[-1]["wall_s"]
 print(json.dumps({
     "load_s": load_s,
     "features_ms": med("features_s") * 1000,
@@ -46,8 +58,10 @@ print(json.dumps({
     "decode_ms_per_token": float(np.median([t["decode_s"] / t["decode_steps"] for t in rows])) * 1000,
     "prompt_tokens": rows[0]["prompt_tokens"],
     "e2e_s": med("total_s"),
+    "audio_s": secs,
     "peak_rss_mb": peak_rss_mb(),
     "precision": {g: str(x.precision) for g, x in rt.graphs.items()},
+    "batches": batch_rows,
 }))
 """
 
@@ -82,6 +96,20 @@ def clip(manifest: Path, seconds: float, out: Path) -> Path:
     return out
 
 
+def predict_batch(b: int, single: dict, artifact: object, bandwidth: float, tokens: int) -> dict[str, float]:
+    """Bandwidth model of a batch of b clips: features, encoder and prefill scale with b (compute
+    bound, taken from the single-clip run); each decode step reads the weights once for the whole
+    batch plus every row's KV cache at the measured read bandwidth."""
+    from edgeasr.runtime.perf import graph_bytes, kv_bytes_per_position
+
+    audio_s = single["audio_s"]
+    per_clip = (single["features_ms"] + single["encoder_ms_per_audio_s"] * audio_s + single["prefill_ms"]) / 1000
+    context = single["prompt_tokens"] + tokens // 2  # mean cached positions over the decode
+    step_bytes = graph_bytes(artifact, "decoder") + b * context * kv_bytes_per_position(artifact)
+    wall = b * per_clip + tokens * step_bytes / (bandwidth * 1e9)
+    return {"predicted_audio_s_per_s": round(b * audio_s / wall, 3)}
+
+
 def main() -> None:
     from edgeasr.runtime.artifact import load_artifact
     from edgeasr.runtime.perf import decode_ceiling_ms, graph_bytes, read_bandwidth
@@ -97,6 +125,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", default="", help="also time batches of this many clips, e.g. 1,2,4,8")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--build-only", action="store_true", help="export and build the profiles, measure nothing")
     args = ap.parse_args()
@@ -140,6 +169,7 @@ def main() -> None:
                 str(args.tokens),
                 str(args.repeats),
                 str(args.threads),
+                args.batch,
             ],
             capture_output=True,
             text=True,
@@ -159,6 +189,7 @@ def main() -> None:
             "ceiling_ms_per_token": round(ceiling, 2),
             "fraction_of_ceiling": round(ceiling / r["decode_ms_per_token"], 3),
         }
+        row["batches"] = [b | predict_batch(b["batch"], r, a, bandwidth, args.tokens) for b in r["batches"]]
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(
@@ -175,6 +206,16 @@ def main() -> None:
             f"{r['fraction_of_ceiling']:.2f} | {r['encoder_ms_per_audio_s']:.0f} | {r['prefill_ms']:.0f} | "
             f"{r['peak_rss_mb']:.0f} |"
         )
+    if any(r["batches"] for r in rows):
+        print("\nBatch throughput: the same clip B times, encoded together and decoded as one batch")
+        print("| profile | B | audio s per wall s | predicted | decode ms/step | prefill ms |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            for b in r["batches"]:
+                print(
+                    f"| {r['profile']} | {b['batch']} | {b['audio_s_per_s']:.2f} | "
+                    f"{b['predicted_audio_s_per_s']:.2f} | {b['decode_ms_per_step']:.1f} | {b['prefill_ms']:.0f} |"
+                )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {

@@ -276,6 +276,15 @@ def _key(items: list[Item], seed: int) -> str:
     return h.hexdigest()[:16]
 
 
+def _quiet_worker() -> None:
+    """Pool workers leave interrupts to the parent: the CLI's SIGTERM handler (inherited through
+    fork) would turn the pool's own shutdown into a traceback per worker."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def build_features(
     items: list[Item], seed: int, path: Path, workers: int = 2, progress: bool = True, desc: str = "speech"
 ) -> FeatureSet:
@@ -295,7 +304,7 @@ def build_features(
     if workers > 1:
         import multiprocessing as mp
 
-        with mp.get_context("fork").Pool(workers) as pool:
+        with mp.get_context("fork").Pool(workers, initializer=_quiet_worker) as pool:
             results = []
             for r in pool.imap(_job, jobs, chunksize=8):
                 results.append(r)

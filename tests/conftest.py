@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from edgeasr.runtime.dataset import Clip, read_manifest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ov_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OpenVINO's compiled-model cache in a per-session folder (child processes inherit it), so
+    tests exercise the cache without filling the user's ~/.cache with throwaway artifacts."""
+    path = tmp_path_factory.mktemp("ov-cache")
+    os.environ["EDGEASR_OV_CACHE"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

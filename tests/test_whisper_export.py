@@ -121,3 +121,20 @@ def test_export_from_a_transformers_directory(tmp_path, tiny_en, speech):
     report = verify_artifact(str(src), tmp_path / "art", audio=[speech[1].audio])
     assert report.ok, report.summary()
     assert manifest_of(tmp_path / "art")["source"]["kind"] == "transformers-dir"
+
+
+def test_openvino_compiled_cache(tmp_path, monkeypatch, tiny_artifacts, speech):
+    """A second OpenVINO load comes from the compiled-model cache and transcribes the same; with
+    the cache turned off nothing is written."""
+    audio = load_audio(speech[0].audio)
+    monkeypatch.setenv("EDGEASR_OV_CACHE", str(tmp_path / "cache"))
+    first = load_model(tiny_artifacts["openvino"], threads=1).transcribe(audio)[0].text
+    blobs = sorted((tmp_path / "cache").glob("*.blob"))
+    assert len(blobs) == 2  # encoder and decoder
+    stamps = [b.stat().st_mtime_ns for b in blobs]
+    assert load_model(tiny_artifacts["openvino"], threads=1).transcribe(audio)[0].text == first
+    assert [b.stat().st_mtime_ns for b in blobs] == stamps  # read, not rewritten
+    monkeypatch.setenv("EDGEASR_OV_CACHE", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert load_model(tiny_artifacts["openvino"], threads=1).transcribe(audio)[0].text == first
+    assert not (tmp_path / "xdg").exists()
