@@ -131,7 +131,8 @@ bench-qwen: $(STAMP) $(DATA)/manifest.jsonl
 	  --profiles $(QWEN_PROFILES) --threads $(THREADS) --batch $(QWEN_BATCH) --json runs/qwen/$(QWEN_SIZE).json
 
 # Qwen3-ASR against transformers PyTorch (fp32, bf16, dynamic int8) and optimum-intel OpenVINO
-# (fp32, int8, int4 weights) on the same random-weight checkpoint: one process per engine, alternating
+# (fp32, int8, int4 weights) on the same random-weight checkpoint: one process per engine, one engine
+# at a time (at 0.6B all eleven engines together need ~40 GB)
 comma := ,
 QWEN_PEER_PROFILES ?= ort-fp32,ort-int8-weight-only,ort-int4-weight-only,ov-int8-weight-only,ov-int4-weight-only
 QWEN_PEER_SECONDS ?= 10,60
@@ -142,7 +143,7 @@ bench-qwen-peers: $(STAMP) $(PEERS)/.installed $(DATA)/manifest.jsonl
 	  --profiles $(QWEN_PEER_PROFILES) --build-only
 	$(BIN)/python bench/qwen_peers.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
 	  --artifacts $(addprefix work/qwen3-asr-$(QWEN_SIZE)/,$(subst $(comma), ,$(QWEN_PEER_PROFILES))) \
-	  --seconds $(QWEN_PEER_SECONDS) --tokens 32 --threads $(THREADS) --peers-python $(PEERS)/bin/python \
+	  --seconds $(QWEN_PEER_SECONDS) --tokens 32 --threads $(THREADS) --peers-python $(PEERS)/bin/python --sequential \
 	  --json runs/qwen/peers-$(QWEN_SIZE).json --markdown report/qwen/peers-$(QWEN_SIZE).md
 
 # Every artifact of MODEL on aarch64 under qemu against x86: a Cortex-A76 (Pi 5) by default,

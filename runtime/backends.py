@@ -47,6 +47,10 @@ class OrtGraph:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No per-session memory arena: an arena keeps its high-water mark of activations for the
+        # session's lifetime, so the encoder's would sit beside the decoder's while decoding.
+        # Qwen3-ASR 0.6B int8 weight-only, 10 s clip: peak RSS 1696 -> 1335 MB.
+        opts.enable_cpu_mem_arena = False
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
