@@ -43,6 +43,7 @@ for _ in range(repeats):
     rows.append(r.timings)
 med = lambda k: float(np.median([t[k] for t in rows]))
 secs = audio.size / 16000
+peak_single = peak_rss_mb()  # before the batches, which hold several clips' activations
 batch_rows = []
 for b in batches:  # the same clip b times: one encoder batch, one batched greedy decode
     runs = [rt.transcribe_batch([audio] * b, language="en", max_new_tokens=tokens, ignore_eos=True)[0].timings
@@ -54,6 +55,7 @@ for b in batches:  # the same clip b times: one encoder batch, one batched greed
         "prefill_ms": float(np.median([t["prefill_s"] for t in runs])) * 1000,
     })
     batch_rows[-1]["audio_s_per_s"] = b * secs / batch_rows[-1]["wall_s"]
+    batch_rows[-1]["peak_rss_mb"] = peak_rss_mb()
 print(json.dumps({
     "load_s": load_s,
     "features_ms": med("features_s") * 1000,
@@ -63,7 +65,7 @@ print(json.dumps({
     "prompt_tokens": rows[0]["prompt_tokens"],
     "e2e_s": med("total_s"),
     "audio_s": secs,
-    "peak_rss_mb": peak_rss_mb(),
+    "peak_rss_mb": peak_single,
     "precision": {g: str(x.precision) for g, x in rt.graphs.items()},
     "batches": batch_rows,
 }))
@@ -225,13 +227,14 @@ def main() -> None:
         )
     if any(r["batches"] for r in rows):
         print("\nBatch throughput: the same clip B times, encoded together and decoded as one batch")
-        print("| profile | B | audio s per wall s | predicted | decode ms/step | prefill ms |")
-        print("|---|---|---|---|---|---|")
+        print("| profile | B | audio s per wall s | predicted | decode ms/step | prefill ms | peak RSS MB so far |")
+        print("|---|---|---|---|---|---|---|")
         for r in rows:
             for b in r["batches"]:
                 print(
                     f"| {r['profile']} | {b['batch']} | {b['audio_s_per_s']:.2f} | "
-                    f"{b['predicted_audio_s_per_s']:.2f} | {b['decode_ms_per_step']:.1f} | {b['prefill_ms']:.0f} |"
+                    f"{b['predicted_audio_s_per_s']:.2f} | {b['decode_ms_per_step']:.1f} | {b['prefill_ms']:.0f} | "
+                    f"{b['peak_rss_mb']:.0f} |"
                 )
     shutil.rmtree(cache, ignore_errors=True)
     for r in rows:

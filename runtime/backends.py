@@ -37,7 +37,7 @@ def default_threads() -> int:
 class OrtGraph:
     """ONNX Runtime CPU session; inputs are passed without copies when contiguous."""
 
-    def __init__(self, path: Path, threads: int, precision: str | None = None) -> None:
+    def __init__(self, path: Path, threads: int, precision: str | None = None, arena: bool = True) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -47,10 +47,10 @@ class OrtGraph:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No per-session memory arena: an arena keeps its high-water mark of activations for the
-        # session's lifetime, so the encoder's would sit beside the decoder's while decoding.
-        # Qwen3-ASR 0.6B int8 weight-only, 10 s clip: peak RSS 1696 -> 1335 MB.
-        opts.enable_cpu_mem_arena = False
+        # An arena keeps its high-water mark of activations for the session's lifetime: right for
+        # a decoder (many small, repeated allocations per step), wasteful for a graph that runs
+        # once per utterance, whose large buffers would sit beside the decoder's while decoding.
+        opts.enable_cpu_mem_arena = arena
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -128,11 +128,14 @@ class OvGraph:
         return {name: np.array(res[out]) for name, out in zip(self.output_names, self.compiled.outputs)}
 
 
-def open_graph(path: Path, backend: str, threads: int | None = None, precision: str | None = None) -> Graph:
-    """Load one graph file with the named backend."""
+def open_graph(
+    path: Path, backend: str, threads: int | None = None, precision: str | None = None, arena: bool = True
+) -> Graph:
+    """Load one graph file with the named backend; `arena=False` returns ONNX Runtime's
+    activation memory to the system after each run (graphs run once per utterance)."""
     threads = threads or default_threads()
     if backend == "onnxruntime":
-        return OrtGraph(path, threads, precision)
+        return OrtGraph(path, threads, precision, arena)
     if backend == "openvino":
         return OvGraph(path, threads, precision)
     raise EdgeASRError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

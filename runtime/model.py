@@ -4,6 +4,8 @@ voice activity detection and transcribed in batches; input with no speech gives 
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +105,22 @@ def _join(parts: list[tuple[Span, Transcript]], duration: float, language: str |
     )
 
 
+ARM_OVERRIDE = "EDGEASR_ALLOW_ARM_UNVERIFIED"
+
+
+def arm_unsupported(manifest: dict, backend: str) -> str | None:
+    """Why an artifact must not run on aarch64, or None. OpenVINO's ARM CPU plugin turned NNCF
+    static int8 graphs (FakeQuantize on activations) into garbage transcripts under `make
+    arm-check`, on emulated Cortex-A72 and A76 alike (OpenVINO 2026.4.1), while the same artifact
+    is accurate on x86 and every weight-only artifact matches x86 on ARM. Refusing beats
+    transcribing wrongly; the ARM check keeps running it with the override to see when it is fixed."""
+    graphs = manifest.get("profile", {}).get("graphs", {})
+    static = sorted(g for g, r in graphs.items() if isinstance(r, dict) and r.get("method") == "nncf_static")
+    if backend == "openvino" and static:
+        return f"NNCF static int8 ({', '.join(static)}) gives wrong transcripts with OpenVINO on ARM"
+    return None
+
+
 def load_model(
     artifact: str | Path,
     backend: str | None = None,
@@ -120,6 +138,10 @@ def load_model(
         raise EdgeASRError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "onnxruntime" and art.backend != "onnxruntime":
         raise EdgeASRError(f"{artifact}: an {art.backend} artifact cannot run on onnxruntime")
+    reason = arm_unsupported(art.manifest, backend)
+    if reason and platform.machine().lower() in ("aarch64", "arm64") and os.environ.get(ARM_OVERRIDE) != "1":
+        hint = f"use a weight-only or ONNX Runtime artifact ({ARM_OVERRIDE}=1 runs it anyway)"
+        raise EdgeASRError(f"{artifact}: {reason}; {hint}")
     precision = precision or art.manifest.get("runtime", {}).get("inference_precision")
     cls = family_runtime(art.family)
     runtime = cls(art, backend, threads or default_threads(), precision if backend == "openvino" else None)

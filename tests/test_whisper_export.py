@@ -139,3 +139,25 @@ def test_openvino_compiled_cache(tmp_path, monkeypatch, tiny_artifacts, speech):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert load_model(tiny_artifacts["openvino"], threads=1).transcribe(audio)[0].text == first
     assert not (tmp_path / "xdg").exists()
+
+
+def test_arm_refuses_openvino_static_int8(tmp_path, monkeypatch, tiny_artifacts):
+    """On aarch64 an OpenVINO artifact with an NNCF static int8 graph is refused with one line
+    (make arm-check found its transcripts wrong there); the override runs it; x86 is unaffected."""
+    import platform
+    import shutil
+
+    from edgeasr.runtime.errors import EdgeASRError
+
+    art = tmp_path / "ov-static"
+    shutil.copytree(tiny_artifacts["openvino"], art)
+    m = json.loads((art / "manifest.json").read_text())
+    m["profile"] = {"name": "ov-int8-static", "graphs": {"encoder": {"method": "nncf_static"}}}
+    (art / "manifest.json").write_text(json.dumps(m))
+    load_model(art, threads=1)  # x86: fine
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    with pytest.raises(EdgeASRError, match="NNCF static int8 \\(encoder\\).*OpenVINO on ARM"):
+        load_model(art, threads=1)
+    monkeypatch.setenv("EDGEASR_ALLOW_ARM_UNVERIFIED", "1")
+    load_model(art, threads=1)
+    load_model(tiny_artifacts["onnx"], threads=1)  # other artifacts load on ARM

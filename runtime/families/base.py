@@ -43,6 +43,10 @@ class Transcript:
 class FamilyRuntime:
     """Base class: loads the artifact's graphs with one backend and thread count."""
 
+    # Graphs whose ONNX Runtime session runs without a memory arena, which would otherwise keep
+    # their largest activations allocated while the decoder runs (bench/PERF_NOTES.md, change 8).
+    no_arena: tuple[str, ...] = ()
+
     max_seconds: float = 30.0  # longest audio one model call takes
 
     def __init__(self, artifact: Artifact, backend: str, threads: int, precision: str | None) -> None:
@@ -51,7 +55,8 @@ class FamilyRuntime:
         self.backend = backend
         self.threads = threads
         self.graphs: dict[str, Graph] = {
-            name: open_graph(artifact.graph_path(name), backend, threads, precision) for name in self.manifest["graphs"]
+            name: open_graph(artifact.graph_path(name), backend, threads, precision, arena=name not in self.no_arena)
+            for name in self.manifest["graphs"]
         }
 
     kv_shape: tuple[int, int, int, int]
