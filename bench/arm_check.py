@@ -346,7 +346,9 @@ def run_emulated(
     # OpenVINO's compiled-model cache keys on the graph's path: the emulated CPU gets its own
     # folder (beside the arm64 root) so x86 and ARM compilations of one artifact never meet
     env["EDGEASR_OV_CACHE"] = str(root.parent / "ov-cache" / (cpu or "default"))
-    env["EDGEASR_ALLOW_ARM_UNVERIFIED"] = "1"  # run what the runtime refuses on ARM: is it still wrong?
+    from edgeasr.runtime.model import ARM_OVERRIDE
+
+    env[ARM_OVERRIDE] = "1"  # run what the runtime refuses on ARM: is it still wrong?
     if site is not None:
         env["PYTHONPATH"] = str(site)
     return subprocess.run(

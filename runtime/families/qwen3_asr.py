@@ -30,8 +30,8 @@ class Qwen3ASRRuntime(FamilyRuntime):
     """Runs the windowed encoder graph and the decoder step graph of a Qwen3-ASR artifact."""
 
     # the audio encoder runs once per utterance and its conv stem's activations are large: 0.6B int8
-    # weight-only, 10 s clip, peak RSS 1696 -> 1335 MB without arenas (Whisper keeps its arenas:
-    # its tiny.en encoder ran 3-4% slower without one and saves little)
+    # weight-only, peak RSS 1659 -> 1406 MB (10 s clip) and 2591 -> 2184 MB (60 s) with its arena off
+    # (Whisper keeps its arenas: its tiny.en encoder ran 3-4% slower without one and saves little)
     no_arena = ("encoder",)
 
     def __init__(self, artifact: Artifact, backend: str, threads: int, precision: str | None) -> None:
