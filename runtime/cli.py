@@ -112,8 +112,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     specs = []
     for art in args.artifacts:
         from edgeasr.runtime.artifact import load_artifact
+        from edgeasr.runtime.model import refused_here
 
         a = load_artifact(art)
+        if reason := refused_here(a.manifest, args.backend or a.backend):
+            print(f"skipped {art}: {reason}")  # the other artifacts still get measured
+            continue
         rt = a.manifest.get("runtime", {})
         if args.precision or "inference_precision" not in rt:
             precision = args.precision or (target.openvino_precision if target else None)

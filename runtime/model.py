@@ -121,6 +121,13 @@ def arm_unsupported(manifest: dict, backend: str) -> str | None:
     return None
 
 
+def refused_here(manifest: dict, backend: str) -> str | None:
+    """Why load_model refuses this artifact on this machine (see arm_unsupported), or None."""
+    if platform.machine().lower() not in ("aarch64", "arm64") or os.environ.get(ARM_OVERRIDE) == "1":
+        return None
+    return arm_unsupported(manifest, backend)
+
+
 def load_model(
     artifact: str | Path,
     backend: str | None = None,
@@ -138,8 +145,8 @@ def load_model(
         raise EdgeASRError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "onnxruntime" and art.backend != "onnxruntime":
         raise EdgeASRError(f"{artifact}: an {art.backend} artifact cannot run on onnxruntime")
-    reason = arm_unsupported(art.manifest, backend)
-    if reason and platform.machine().lower() in ("aarch64", "arm64") and os.environ.get(ARM_OVERRIDE) != "1":
+    reason = refused_here(art.manifest, backend)
+    if reason:
         hint = f"use a weight-only or ONNX Runtime artifact ({ARM_OVERRIDE}=1 runs it anyway)"
         raise EdgeASRError(f"{artifact}: {reason}; {hint}")
     precision = precision or art.manifest.get("runtime", {}).get("inference_precision")

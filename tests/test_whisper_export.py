@@ -141,7 +141,7 @@ def test_openvino_compiled_cache(tmp_path, monkeypatch, tiny_artifacts, speech):
     assert not (tmp_path / "xdg").exists()
 
 
-def test_arm_refuses_openvino_static_int8(tmp_path, monkeypatch, tiny_artifacts):
+def test_arm_refuses_openvino_static_int8(tmp_path, monkeypatch, capsys, tiny_artifacts, speech):
     """On aarch64 an OpenVINO artifact with an NNCF static int8 graph is refused with one line
     (make arm-check found its transcripts wrong there); the override runs it; x86 is unaffected."""
     import platform
@@ -158,6 +158,12 @@ def test_arm_refuses_openvino_static_int8(tmp_path, monkeypatch, tiny_artifacts)
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     with pytest.raises(EdgeASRError, match="NNCF static int8 \\(encoder\\).*OpenVINO on ARM"):
         load_model(art, threads=1)
+    load_model(tiny_artifacts["onnx"], threads=1)  # other artifacts load on ARM
+    # a board's bench skips it with one line instead of stopping before the other artifacts
+    from edgeasr.runtime.cli import main
+
+    manifest = speech[0].audio.parent.parent / "manifest.jsonl"
+    assert main(["bench", "--artifacts", str(art), "--manifest", str(manifest), "--out", str(tmp_path / "runs")]) == 0
+    assert f"skipped {art}: NNCF static int8" in capsys.readouterr().out
     monkeypatch.setenv("EDGEASR_ALLOW_ARM_UNVERIFIED", "1")
     load_model(art, threads=1)
-    load_model(tiny_artifacts["onnx"], threads=1)  # other artifacts load on ARM
