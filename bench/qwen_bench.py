@@ -72,15 +72,39 @@ print(json.dumps({
 """
 
 
-def edgeasr(*args: str) -> tuple[float, float]:
-    """Run an edgeasr command in a child process; returns (seconds, peak RSS MB) via GNU time."""
+def timed_run(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float, float | None]:
+    """Run a command under GNU time: the finished process, wall seconds and peak RSS in MB (None
+    when time printed none)."""
     t0 = time.perf_counter()
-    cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", sys.executable, "-m", "edgeasr.runtime.cli", *args]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
+    p = subprocess.run(["/usr/bin/time", "-f", "peak_rss_kb=%M", *cmd], capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    rss = [float(ln.split("=")[1]) / 1024 for ln in p.stderr.splitlines() if ln.startswith("peak_rss_kb=")]
+    return p, seconds, (rss[-1] if rss else None)
+
+
+def edgeasr(*args: str) -> tuple[float, float]:
+    """Run an edgeasr command in a child process; returns (seconds, peak RSS MB)."""
+    p, seconds, rss = timed_run([sys.executable, "-m", "edgeasr.runtime.cli", *args])
+    if p.returncode != 0 or rss is None:
         raise SystemExit(f"edgeasr {' '.join(args)} failed:\n{p.stderr[-3000:]}")
-    rss = next(float(ln.split("=")[1]) / 1024 for ln in p.stderr.splitlines() if ln.startswith("peak_rss_kb="))
-    return time.perf_counter() - t0, rss
+    return seconds, rss
+
+
+def cold_loads(arts: dict[str, tuple[str, str]], threads: int) -> dict[str, dict[str, float]]:
+    """First-ever load of each OpenVINO artifact (compiles and fills the run's fresh compiled-model
+    cache), in a child process: seconds and peak RSS. The engines measured after it then load
+    from the cache, as every load after a board's first does."""
+    code = (
+        "import sys; from edgeasr.runtime import load_model; "
+        "load_model(sys.argv[1], threads=int(sys.argv[2]), precision=sys.argv[3] or None)"
+    )
+    out = {}
+    for name, (art, precision) in arts.items():
+        p, seconds, rss = timed_run([sys.executable, "-c", code, art, str(threads), precision])
+        if p.returncode == 0 and rss is not None:
+            out[name] = {"cold_load_s": round(seconds, 2), "cold_load_peak_rss_mb": round(rss)}
+            print(f"{name}: first load (compiles) {out[name]}", flush=True)
+    return out
 
 
 def clip(manifest: Path, seconds: float, out: Path) -> Path:
@@ -162,8 +186,6 @@ def main() -> None:
         for prof in args.profiles.split(","):
             build(prof.partition("@")[0])
         return
-    from qwen_peers import cold_loads
-
     # fresh OpenVINO compiled-model cache: each artifact's first load is timed cold, the worker's warm
     cache = Path(tempfile.mkdtemp(prefix="ov-cache-", dir=args.work))
     os.environ["EDGEASR_OV_CACHE"] = str(cache)

@@ -28,11 +28,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qwen_bench import clip, cold_loads, timed_run
 from qwen_layout import qwen_asr_layout
 
 WORKER = str(Path(__file__).with_name("qwen_peer_worker.py"))
@@ -47,26 +47,6 @@ def weight_class(engine: str) -> str:
         if cls in engine:
             return cls
     return "fp32"
-
-
-def cold_loads(arts: dict[str, tuple[str, str]], threads: int) -> dict[str, dict[str, float]]:
-    """First-ever load of each OpenVINO artifact (compiles and fills the run's fresh compiled-model
-    cache), in a child process under GNU time: seconds and peak RSS. The engines measured after
-    it then load from the cache, as every load after a board's first does."""
-    code = (
-        "import sys; from edgeasr.runtime import load_model; "
-        "load_model(sys.argv[1], threads=int(sys.argv[2]), precision=sys.argv[3] or None)"
-    )
-    out = {}
-    for name, (art, precision) in arts.items():
-        t0 = time.perf_counter()
-        cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", sys.executable, "-c", code, art, str(threads), precision]
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        rss = [float(ln.split("=")[1]) / 1024 for ln in p.stderr.splitlines() if ln.startswith("peak_rss_kb=")]
-        if p.returncode == 0 and rss:
-            out[name] = {"cold_load_s": round(time.perf_counter() - t0, 2), "cold_load_peak_rss_mb": round(rss[0])}
-            print(f"{name}: first load (compiles) {out[name]}", flush=True)
-    return out
 
 
 FIDELITY_TOKENS = 64
@@ -89,15 +69,13 @@ def optimum_export(
     # channel) leaves that node uncompressed instead of failing the export
     int4 = ["--group-size", str(group), "--group-size-fallback", "ignore"] if fmt == "int4" else []
     cmd += ["--weight-format", fmt, *int4, str(tmp)]
-    t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "peak_rss_kb=%M", *cmd], capture_output=True, text=True)
-    if p.returncode != 0 or not (tmp / "openvino_decoder_model.xml").is_file():
+    p, seconds, rss = timed_run(cmd)
+    if p.returncode != 0 or rss is None or not (tmp / "openvino_decoder_model.xml").is_file():
         print(p.stderr[-4000:], file=sys.stderr)
         raise RuntimeError(f"optimum export {fmt} failed (exit {p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
-    rss = next(float(ln.split("=")[1]) / 1024 for ln in p.stderr.splitlines() if ln.startswith("peak_rss_kb="))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    stats = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(rss)}
+    stats = {"seconds": round(seconds, 1), "peak_rss_mb": round(rss)}
     print(f"optimum export {fmt}: {stats}", flush=True)
     return out, stats
 
@@ -149,7 +127,6 @@ def median(rows: list[dict[str, float]], key: str) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))  # bench/ is not a package
-    from qwen_bench import clip
 
     from edgeasr.runtime.artifact import load_artifact
     from edgeasr.runtime.audio import load_audio

@@ -5,7 +5,6 @@ voice activity detection and transcribed in batches; input with no speech gives 
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from edgeasr.runtime.errors import EdgeASRError
 from edgeasr.runtime.families import family_runtime
 from edgeasr.runtime.families.base import FamilyRuntime, Segment, Transcript
 from edgeasr.runtime.segment import Span, plan_chunks, speech_regions
+from edgeasr.runtime.system import is_arm64
 from edgeasr.runtime.vad import EnergyVAD, SileroVAD, load_vad
 
 __all__ = ["Model", "Transcript", "load_model"]
@@ -123,7 +123,7 @@ def arm_unsupported(manifest: dict, backend: str) -> str | None:
 
 def refused_here(manifest: dict, backend: str) -> str | None:
     """Why load_model refuses this artifact on this machine (see arm_unsupported), or None."""
-    if platform.machine().lower() not in ("aarch64", "arm64") or os.environ.get(ARM_OVERRIDE) == "1":
+    if not is_arm64() or os.environ.get(ARM_OVERRIDE) == "1":
         return None
     return arm_unsupported(manifest, backend)
 

@@ -57,6 +57,11 @@ def _cpuinfo() -> list[tuple[str, str]]:
     return [(k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in text.splitlines()) if _]
 
 
+def is_arm64() -> bool:
+    """Whether this process runs on 64-bit ARM (Linux says aarch64, macOS arm64)."""
+    return platform.machine().lower() in ("aarch64", "arm64")
+
+
 def cpu_info() -> dict[str, object]:
     """CPU model, architecture, logical cores usable by this process, and ISA features."""
     entries = _cpuinfo()
@@ -64,7 +69,7 @@ def cpu_info() -> dict[str, object]:
     for k, v in entries:
         fields.setdefault(k, v)
     arch = platform.machine()
-    if arch in ("aarch64", "arm64"):
+    if is_arm64():
         raw = set(fields.get("features", "").split())
         table = ARM_FEATURES
         model = ARM_PARTS.get(fields.get("cpu part", "").lower(), fields.get("model name") or "ARM CPU")
