@@ -170,6 +170,7 @@ def run(
     import torch
     import transformers
 
+    from edgeasr.export import fixture_batches as fb
     from edgeasr.export import fixture_train as ft
 
     out = Path(out)
@@ -201,11 +202,11 @@ def run(
     from transformers import Qwen3ASRForConditionalGeneration
 
     saved = Qwen3ASRForConditionalGeneration.from_pretrained(str(out), dtype=torch.float32).eval()
-    prompt = ft.Prompt.from_processor(processor)
-    hyps = ft.transcribe(saved, processor.tokenizer, dev_set, prompt, forced=True)
-    dev_fp16 = ft.wer([it.text for it in dev_items], hyps)
-    free = ft.transcribe(saved, processor.tokenizer, dev_set, prompt, forced=False)
-    free_wer = ft.wer([it.text for it in dev_items], free)
+    prompt = fb.Prompt.from_processor(processor)
+    hyps = fb.transcribe(saved, processor.tokenizer, dev_set, prompt, forced=True)
+    dev_fp16 = fb.wer([it.text for it in dev_items], hyps)
+    free = fb.transcribe(saved, processor.tokenizer, dev_set, prompt, forced=False)
+    free_wer = fb.wer([it.text for it in dev_items], free)
     t = fd.timed(stages, "dev check", t)
     print(f"[fixture-qwen] dev WER (fp16 checkpoint): forced English {dev_fp16:.2%}, detected {free_wer:.2%}")
 
