@@ -17,6 +17,7 @@ import soundfile as sf
 from edgeasr.export.verify import verify_artifact
 from edgeasr.runtime import EdgeASRError, load_model
 from edgeasr.runtime.audio import load_audio
+from edgeasr.runtime.families.qwen3_asr import ENCODER_BATCH
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +101,25 @@ def test_manifest_has_the_prompt_as_ids(qwen_artifacts):
         "chunk_positions": 13,
         "window_chunks": 8,
     }
+
+
+def test_trimmed_windows_equal_padded(qwen_artifacts, clips):
+    """A clip's partly filled last window runs with only the chunks it holds (the manifest says
+    the graph takes them) and gives the embeddings of the padded 8 s window."""
+    model = load_model(qwen_artifacts["onnx"], threads=2)
+    rt = model.runtime
+    assert rt.feat["trimmed_windows"]
+    audios = [load_audio(c) for c in clips]
+    graph, widths = rt.graphs["encoder"], []
+    run = graph.run
+    graph.run = lambda feeds: widths.append(feeds["mel"].shape[:3:2]) or run(feeds)
+    trimmed = rt.encode(audios)
+    # widest first, up to ENCODER_BATCH (2) windows of one width a call: long's two full windows,
+    # then long's last (4 chunks), mid (3 chunks) and short (1 chunk) each alone
+    assert ENCODER_BATCH == 2 and widths == [(2, 800), (1, 400), (1, 300), (1, 100)]
+    rt.feat = {**rt.feat, "trimmed_windows": False}  # what an older artifact does
+    padded = rt.encode(audios)
+    graph.run = run
+    for a, b in zip(trimmed, padded, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-5)

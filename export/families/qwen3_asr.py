@@ -1,10 +1,10 @@
 """Qwen3-ASR export adapter, built on transformers' native `qwen3_asr` classes.
 
-Encoder graph: log-mel cut into 8 s windows of eight 100-frame chunks (W, 128, 800) plus the
-number of valid positions per window -> projected audio embeddings (W, 104, hidden). The
-per-chunk convolution stem and the block-diagonal 8 s attention of transformers' encoder
-become a batch of windows, so all windows of all clips run as one batch with no
-data-dependent shapes in the graph.
+Encoder graph: log-mel cut into 8 s windows of up to eight 100-frame chunks (W, 128, 100 k)
+plus the number of valid positions per window -> projected audio embeddings (W, 13 k, hidden).
+The per-chunk convolution stem and the block-diagonal 8 s attention of transformers' encoder
+become a batch of windows with no data-dependent control flow; the runtime cuts a clip's last,
+partly filled window to the chunks it holds (k < 8).
 
 Decoder graph: token ids + audio embeddings (spliced in the graph at the audio-token
 positions) + the time-major KV cache -> last-position logits and the new K/V, the same
@@ -80,7 +80,7 @@ class EncoderLayer(nn.Module):
 
 
 class EncoderGraph(nn.Module):
-    """(W, 128, 800) mel windows + valid positions per window -> (W, 104, hidden) embeddings."""
+    """(W, 128, 100 k) mel windows of k <= 8 chunks + valid positions per window -> (W, 13 k, hidden)."""
 
     def __init__(self, model: Any) -> None:
         super().__init__()
@@ -88,21 +88,24 @@ class EncoderGraph(nn.Module):
         self.projector = model.model.multi_modal_projector
         cfg = model.config.audio_config
         geo = window_geometry(cfg)
-        self.chunk, self.chunks, self.positions = geo["chunk_frames"], geo["window_chunks"], geo["chunk_positions"]
+        self.chunk = geo["chunk_frames"]
         self.layers = nn.ModuleList(EncoderLayer(layer, cfg.encoder_attention_heads) for layer in self.tower.layers)
 
     def forward(self, mel: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+        # Any whole number of chunks up to a window: the runtime trims a clip's last, partly
+        # filled window (and short clips) to the chunks they hold instead of padding to 8 s.
         tw = self.tower
-        w, bins, _ = mel.shape
-        x = mel.view(w, bins, self.chunks, self.chunk).permute(0, 2, 1, 3).reshape(w * self.chunks, 1, bins, self.chunk)
+        w, bins, frames = mel.shape
+        chunks = frames // self.chunk
+        x = mel.reshape(w, bins, chunks, self.chunk).permute(0, 2, 1, 3).reshape(w * chunks, 1, bins, self.chunk)
         x = nn.functional.gelu(tw.conv2d1(x))
         x = nn.functional.gelu(tw.conv2d2(x))
         x = nn.functional.gelu(tw.conv2d3(x))
         c, ch, f, steps = x.shape
         x = tw.conv_out(x.permute(0, 3, 1, 2).reshape(c, steps, ch * f))
         x = x + tw.positional_embedding.positional_embedding[:steps]  # positions restart in every chunk
-        x = x.reshape(w, self.chunks * steps, -1)
-        keep = torch.arange(self.chunks * steps).unsqueeze(0) < n_valid.unsqueeze(1)
+        x = x.reshape(w, chunks * steps, -1)
+        keep = torch.arange(x.shape[1]).unsqueeze(0) < n_valid.unsqueeze(1)
         bias = torch.where(keep, 0.0, -65504.0)[:, None, None, :]  # padded keys only; padded queries are dropped
         for layer in self.layers:
             x = layer(x, bias)
@@ -277,6 +280,7 @@ def manifest_facts(loaded: LoadedModel) -> dict[str, Any]:
             "n_mels": fe.feature_size,
             "min_samples": fe.min_length,
             **window_geometry(acfg),
+            "trimmed_windows": True,  # the encoder graph takes fewer than window_chunks chunks
         },
         "decoder": {
             "layers": tcfg.num_hidden_layers,

@@ -63,20 +63,35 @@ class Qwen3ASRRuntime(FamilyRuntime):
         return wins, positions.astype(np.int64)
 
     def encode(self, audios: list[np.ndarray], mels: list[np.ndarray] | None = None) -> list[np.ndarray]:
-        """Audio embeddings (positions, hidden) per clip; every window of every clip is batched."""
+        """Audio embeddings (positions, hidden) per clip; every window of every clip is batched.
+        Graphs that take fewer chunks than a window (manifest `trimmed_windows`) get each call cut
+        to the chunks its windows hold: a 10 s clip costs 10 s of encoder, not two 8 s windows."""
         parts = [self._windows(m) for m in (mels if mels is not None else [self.features(a) for a in audios])]
         wins = np.concatenate([w for w, _ in parts])
         valid = np.concatenate([v for _, v in parts])
-        outs = [
-            self.graphs["encoder"].run({"mel": wins[i : i + ENCODER_BATCH], "n_valid": valid[i : i + ENCODER_BATCH]})[
-                "audio_embeds"
-            ]
-            for i in range(0, len(wins), ENCODER_BATCH)
-        ]
-        emb = np.concatenate(outs)
+        chunk, per_chunk = self.feat["chunk_frames"], self.feat["chunk_positions"]
+        if self.feat.get("trimmed_windows"):
+            need = np.maximum(1, -(-valid // per_chunk)) * chunk  # frames of the chunks holding valid positions
+        else:
+            need = np.full(len(wins), self.window_frames)
+        # calls of up to ENCODER_BATCH windows of one width (a partial window batched with a full
+        # one would be padded back to 8 s), widest first
+        order = np.argsort(-need, kind="stable")
+        groups: list[list[int]] = []
+        for j in order.tolist():
+            if groups and len(groups[-1]) < ENCODER_BATCH and need[groups[-1][0]] == need[j]:
+                groups[-1].append(j)
+            else:
+                groups.append([j])
+        emb: list[np.ndarray] = [np.empty(0)] * len(wins)
+        for idx in groups:
+            width = int(need[idx[0]])
+            out = self.graphs["encoder"].run({"mel": wins[idx, :, :width], "n_valid": valid[idx]})["audio_embeds"]
+            for k, j in enumerate(idx):
+                emb[j] = out[k, : valid[j]]
         result, w = [], 0
-        for wins_i, valid_i in parts:
-            result.append(np.concatenate([emb[w + j, :n] for j, n in enumerate(valid_i)]))
+        for wins_i, _ in parts:
+            result.append(np.concatenate(emb[w : w + len(wins_i)]))
             w += len(wins_i)
         return result
 
