@@ -108,7 +108,7 @@ def test_trimmed_windows_equal_padded(qwen_artifacts, clips):
     the graph takes them) and gives the embeddings of the padded 8 s window."""
     model = load_model(qwen_artifacts["onnx"], threads=2)
     rt = model.runtime
-    assert rt.feat["trimmed_windows"]
+    assert rt.feat["trimmed_windows"] and rt.trim_windows
     audios = [load_audio(c) for c in clips]
     graph, widths = rt.graphs["encoder"], []
     run = graph.run
@@ -117,7 +117,7 @@ def test_trimmed_windows_equal_padded(qwen_artifacts, clips):
     # widest first, up to ENCODER_BATCH (2) windows of one width a call: long's two full windows,
     # then long's last (4 chunks), mid (3 chunks) and short (1 chunk) each alone
     assert ENCODER_BATCH == 2 and widths == [(2, 800), (1, 400), (1, 300), (1, 100)]
-    rt.feat = {**rt.feat, "trimmed_windows": False}  # what an older artifact does
+    rt.trim_windows = False  # what an older artifact (and calibration) does
     padded = rt.encode(audios)
     graph.run = run
     for a, b in zip(trimmed, padded, strict=True):

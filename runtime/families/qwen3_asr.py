@@ -43,6 +43,9 @@ class Qwen3ASRRuntime(FamilyRuntime):
         self.languages = self.tok["languages"]
         self._names = {v["name"].lower(): code for code, v in self.languages.items()}
         self.window_frames = self.feat["chunk_frames"] * self.feat["window_chunks"]
+        # the graph takes fewer chunks than a window (set False to feed whole windows, e.g. for
+        # calibrators that need one shape per input)
+        self.trim_windows = bool(self.feat.get("trimmed_windows"))
 
     # -- audio -> embeddings ----------------------------------------------------------
     def features(self, audio: np.ndarray) -> np.ndarray:
@@ -70,7 +73,7 @@ class Qwen3ASRRuntime(FamilyRuntime):
         wins = np.concatenate([w for w, _ in parts])
         valid = np.concatenate([v for _, v in parts])
         chunk, per_chunk = self.feat["chunk_frames"], self.feat["chunk_positions"]
-        if self.feat.get("trimmed_windows"):
+        if self.trim_windows:
             need = np.maximum(1, -(-valid // per_chunk)) * chunk  # frames of the chunks holding valid positions
         else:
             need = np.full(len(wins), self.window_frames)
