@@ -331,11 +331,7 @@ def train(
             )
             if state.elapsed_s - last_eval >= cfg.eval_minutes * 60:
                 t1 = time.perf_counter()
-                row = dev_eval() | {
-                    "train_loss": round(ema["loss"], 4),
-                    "train_ce": round(ema["ce"], 4),
-                    "lr": lr,
-                }
+                row = dev_eval() | {"train_loss": round(ema["loss"], 4), "train_ce": round(ema["ce"], 4), "lr": lr}
                 state.history.append(row)
                 latest = row["dev_wer"]
                 bar.write(f"[fixture-qwen] {json.dumps(row)}")

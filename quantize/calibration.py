@@ -38,8 +38,7 @@ def record_feeds(artifact: Path, clips: list[Path], graphs: set[str], max_items:
     """Run the fp32 artifact on the clips and keep what each graph was fed; long decoder
     traces are thinned evenly to `max_items`, keeping the prefill calls."""
     model = load_model(artifact, backend="onnxruntime")
-    if hasattr(model.runtime, "trim_windows"):  # whole windows: ORT's histogram calibrators stack
-        model.runtime.trim_windows = False  # each input's recorded arrays, so shapes must agree
+    model.runtime.trim_windows = False  # whole windows: one shape per input (FamilyRuntime.trim_windows)
     recorded: dict[str, Feeds] = {g: [] for g in graphs}
     for name in graphs:
         graph = model.runtime.graphs[name]

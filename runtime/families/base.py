@@ -49,6 +49,11 @@ class FamilyRuntime:
 
     max_seconds: float = 30.0  # longest audio one model call takes
 
+    # Whether the encoder is fed inputs cut to the audio they hold rather than whole windows;
+    # families whose graphs allow it set it from the manifest. Calibration sets it False: ONNX
+    # Runtime's histogram calibrators stack each input's recorded arrays, so shapes must agree.
+    trim_windows: bool = False
+
     def __init__(self, artifact: Artifact, backend: str, threads: int, precision: str | None) -> None:
         self.artifact = artifact
         self.manifest = artifact.manifest

@@ -43,9 +43,7 @@ class Qwen3ASRRuntime(FamilyRuntime):
         self.languages = self.tok["languages"]
         self._names = {v["name"].lower(): code for code, v in self.languages.items()}
         self.window_frames = self.feat["chunk_frames"] * self.feat["window_chunks"]
-        # the graph takes fewer chunks than a window (set False to feed whole windows, e.g. for
-        # calibrators that need one shape per input)
-        self.trim_windows = bool(self.feat.get("trimmed_windows"))
+        self.trim_windows = bool(self.feat.get("trimmed_windows"))  # the graph takes < window_chunks
 
     # -- audio -> embeddings ----------------------------------------------------------
     def features(self, audio: np.ndarray) -> np.ndarray:
