@@ -166,7 +166,7 @@ report-qwen-fixture: $(STAMP) $(DATA)/manifest.jsonl
 # Retrain the small Qwen3-ASR-architecture test model (the committed copy lives in fixtures/)
 FIXTURE_OUT ?= work/fixture-qwen
 fixture-qwen: $(STAMP)
-	$(BIN)/edgeasr fixture-qwen --out $(FIXTURE_OUT) --hours 3 --minutes 75 --seed 0
+	$(BIN)/edgeasr fixture-qwen --out $(FIXTURE_OUT) --hours 6 --minutes 118 --seed 0
 
 # Coverage-guided fuzzing of audio decoding (atheris); FUZZ_RUNS inputs
 FUZZ_RUNS ?= 100000

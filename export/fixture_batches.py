@@ -165,6 +165,7 @@ def transcribe(
     for s in range(0, len(order), batch):
         idx = order[s : s + batch].tolist()
         b = make_batch(feats, idx, prompt, [], [forced] * len(idx), for_generation=True)
+        b = {k: v.to(model.device) for k, v in b.items()}
         seconds = feats.frames[idx].max() / 100
         gen = model.generate(**b, max_new_tokens=int(24 + 6 * seconds), do_sample=False, num_beams=1)
         for r, i in enumerate(idx):

@@ -59,6 +59,34 @@ def _check_out(out: Path, work: Path) -> None:
         raise EdgeASRError(f"--out {out}: holds files this command did not write ({', '.join(sorted(strange)[:5])})")
 
 
+def train_config(minutes: float, steps: int | None, device: str, overrides: dict[str, str]) -> Any:
+    """TrainConfig with `--set NAME=VALUE` overrides, each converted to the field's type."""
+    import dataclasses
+
+    from edgeasr.export import fixture_train as ft
+
+    fields = {f.name: f for f in dataclasses.fields(ft.TrainConfig)}
+    values: dict[str, Any] = {"minutes": minutes, "steps": steps, "device": device}
+    for name, raw in overrides.items():
+        if name not in fields or name in values:
+            known = ", ".join(sorted(set(fields) - set(values)))
+            raise EdgeASRError(f"--set {name}: not a training setting (one of: {known})")
+        kind = type(getattr(ft.TrainConfig(), name))
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            article = "an" if kind.__name__[0] in "aeiou" else "a"
+            raise EdgeASRError(f"--set {name}={raw}: expected {article} {kind.__name__}") from None
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise EdgeASRError(f"--device {device}: torch sees no CUDA device")
+    elif device != "cpu":
+        raise EdgeASRError(f"--device {device}: expected cpu or cuda[:N]")
+    return ft.TrainConfig(**values)
+
+
 def plan(hours: float, seed: int) -> tuple[list[fd.Item], list[fd.Item]]:
     from edgeasr.export.sentences import vocabulary
 
@@ -154,8 +182,8 @@ def evaluate_checkpoint(out: Path, work: Path, manifests: dict[str, Path], threa
 
 def run(
     out: Path,
-    hours: float = 5.0,
-    minutes: float = 110.0,
+    hours: float = 6.0,
+    minutes: float = 118.0,
     seed: int = 0,
     resume: bool = False,
     work: Path | None = None,
@@ -163,19 +191,18 @@ def run(
     workers: int = 2,
     evaluate: bool = True,
     progress: bool = True,
+    device: str = "cpu",
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The whole recipe; returns the summary also written to OUT/edgeasr_fixture.json."""
-    import platform
+    """The whole recipe; returns the summary also written to OUT/edgeasr_fixture.json.
+    `overrides` sets TrainConfig fields by name (`--set lr=0.003`)."""
 
-    import torch
-    import transformers
-
-    from edgeasr.export import fixture_batches as fb
     from edgeasr.export import fixture_train as ft
 
     out = Path(out)
     work = Path(work) if work else out / "work"
     _check_out(out, work)
+    cfg = train_config(minutes, steps, device, overrides or {})
     work.mkdir(parents=True, exist_ok=True)
     if work.parent == out and not (out / ".gitignore").exists():
         (out / ".gitignore").write_text(f"{work.name}/\n")
@@ -193,9 +220,41 @@ def run(
     manifests = build_eval_set(work, seed, progress) if evaluate else {}
     t = fd.timed(stages, "eval set", t)
 
-    cfg = ft.TrainConfig(minutes=minutes, steps=steps)
     model, state = ft.train(work, train_set, dev_set, processor, cfg, seed, resume, progress)
     t = fd.timed(stages, "train", t)
+    command = f"edgeasr fixture-qwen --out {out} --hours {hours:g} --minutes {minutes:g} --seed {seed}"
+    command += (f" --steps {steps}" if steps else "") + (f" --device {device}" if device != "cpu" else "")
+    command += "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
+    sets = (train_items, dev_items, train_set, dev_set)
+    return finish(out, work, command, seed, cfg, model, state, sets, processor, manifests, stages, start)
+
+
+def finish(
+    out: Path,
+    work: Path,
+    command: str,
+    seed: int,
+    cfg: Any,
+    model: Any,
+    state: Any,
+    sets: tuple[list[fd.Item], list[fd.Item], fd.FeatureSet, fd.FeatureSet],
+    processor: Any,
+    manifests: dict[str, Path],
+    stages: dict[str, float],
+    start: float,
+) -> dict[str, Any]:
+    """Everything after training: checkpoint, fp16 dev check, export + test WER, summary, card.
+    Separate so that weights trained elsewhere (a GPU run of fixture_train) finish the same way."""
+    import platform
+
+    import torch
+    import transformers
+
+    from edgeasr.export import fixture_batches as fb
+    from edgeasr.export import fixture_train as ft
+
+    train_items, dev_items, train_set, dev_set = sets
+    t = time.perf_counter()
     counts = save_checkpoint(model, processor, out)
     t = fd.timed(stages, "checkpoint", t)
     # dev WER of the fp16 weights as saved (what the artifact is exported from)
@@ -213,8 +272,7 @@ def run(
     from collections import Counter
 
     summary: dict[str, Any] = {
-        "command": f"edgeasr fixture-qwen --out {out} --hours {hours:g} --minutes {minutes:g} --seed {seed}"
-        + (f" --steps {steps}" if steps else ""),
+        "command": command,
         "seed": seed,
         "out": str(out),
         "train": {
@@ -239,13 +297,14 @@ def run(
         "machine": {
             "cpu": _cpu(),
             "threads": cfg.threads,
+            "device": state.device,
             "python": platform.python_version(),
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         },
         "stages_s": stages,
     }
-    if evaluate:
+    if manifests:
         summary["test"] = evaluate_checkpoint(out, work, manifests, cfg.threads)
         summary["test"]["manifests"] = {k: str(v) for k, v in manifests.items()}
         t = fd.timed(stages, "export+eval", t)
@@ -261,6 +320,13 @@ def _cpu() -> str:
     from edgeasr.runtime.evaluate import cpu_model
 
     return cpu_model()
+
+
+def _where(machine: dict[str, Any]) -> str:
+    """Where the steps ran: `2 cores (CPU model)` or `one GPU name`."""
+    if machine.get("device", "cpu") == "cpu":
+        return f"{machine['threads']} cores ({machine['cpu']})"
+    return f"one {machine['device']}"
 
 
 def card(s: dict[str, Any]) -> str:
@@ -307,11 +373,12 @@ def card(s: dict[str, Any]) -> str:
         "Features: `edgeasr.runtime.features.log_mel`, computed once.",
         f"- Dev: {s['dev']['clips']} dev-split sentences (Piper default delivery and espeak-ng).",
         f"- Training: {tr['steps_done']} steps ({tr['epochs']} epochs) in {tr['train_minutes']} min on "
-        f"{s['machine']['threads']} cores ({s['machine']['cpu']}), from scratch, nothing frozen; AdamW "
+        f"{_where(s['machine'])}, from scratch, nothing frozen; AdamW "
         f"(lr {tr['lr']}, weight decay {tr['weight_decay']}), {tr['warmup_steps']} warmup steps then cosine to "
         f"{tr['min_lr_ratio']} x over the time budget, gradient clipping {tr['clip_norm']}, label smoothing "
         f"{tr['label_smoothing']}, auxiliary CTC loss (weight {tr['ctc_weight']}) on the projected audio "
-        f"embeddings, SpecAugment-style masks on {tr['spec_augment']:.0%} of clips, batches of about "
+        f"embeddings, dropout {tr.get('dropout', 0.0)}, SpecAugment-style masks on {tr['spec_augment']:.0%} "
+        "of clips, batches of about "
         f"{tr['batch_frames'] / 100:.0f} s of audio. {1 - tr['free_language_share']:.0%} of samples had the "
         f"language forced in the prompt; {tr['free_language_share']:.0%} had to write `language English<asr_text>`.",
         f"- Time per stage (s): {s['stages_s']}.",

@@ -23,6 +23,8 @@ def cmd_fixture_qwen(args: argparse.Namespace) -> int:
         workers=args.workers,
         evaluate=not args.no_eval,
         progress=not args.quiet,
+        device=args.device,
+        overrides=dict(args.set),
     )
     p, tr = s["parameters"], s["training"]
     print(
@@ -43,6 +45,13 @@ def cmd_fixture_qwen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    return name.strip(), value.strip()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """`edgeasr fixture-qwen --out DIR [--hours H] [--minutes M] [--seed S] [--resume]`."""
     p = sub.add_parser(
@@ -53,13 +62,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export it to ONNX and score both test sets through the artifact. A closed-vocabulary test model.",
     )
     p.add_argument("--out", required=True, type=Path, help="checkpoint directory (e.g. fixtures/qwen3-asr-small)")
-    p.add_argument("--hours", type=float, default=5.0, help="hours of training speech to generate (default 5)")
-    p.add_argument("--minutes", type=float, default=110.0, help="training budget in wall minutes (default 110)")
+    p.add_argument("--hours", type=float, default=6.0, help="hours of training speech to generate (default 6)")
+    p.add_argument("--minutes", type=float, default=118.0, help="training budget in wall minutes (default 118)")
     p.add_argument("--steps", type=int, help="train exactly this many steps instead (schedule over steps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from WORK/train-state.pt")
     p.add_argument("--work", type=Path, help="cache and training state (default: DIR/work, git-ignored)")
     p.add_argument("--workers", type=int, default=2, help="speech synthesis processes (default 2)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the training steps run")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="NAME=VALUE",
+        help="override a training setting, e.g. --set lr=0.003 --set batch_frames=24000 (recorded in the card)",
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the ONNX export and the test-set WER")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_fixture_qwen)
