@@ -48,13 +48,12 @@ data: $(DATA)/manifest.jsonl
 # The main job: export MODEL to both formats and transcribe three clips beside the committed
 # Qwen3-ASR test model's transcripts, then build every profile, score it and write the report.
 QWEN_FIXTURE := fixtures/qwen3-asr-small
+FIXTURE_ART := artifacts/$(subst /,_,$(QWEN_FIXTURE))
 demo: transcripts report
 	@echo "== report: $(REPORT)/report.md"
 
-transcripts: $(STAMP) $(DATA)/manifest.jsonl $(BASE)/manifest.json
+transcripts: $(STAMP) $(DATA)/manifest.jsonl $(BASE)/manifest.json $(FIXTURE_ART)-onnx/manifest.json
 	$(BIN)/edgeasr export --model $(MODEL) --format openvino --out $(ART)-openvino --force
-	test -f $(FIXTURE_ART)-onnx/manifest.json || \
-	  $(BIN)/edgeasr export --model $(QWEN_FIXTURE) --format onnx --out $(FIXTURE_ART)-onnx --force
 	@clips=$$(head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; print(" ".join("$(DATA)/"+json.loads(l)["audio"] for l in sys.stdin))'); \
 	for fmt in onnx openvino; do \
 	  echo "== $(MODEL) via $$fmt"; \
@@ -64,9 +63,16 @@ transcripts: $(STAMP) $(DATA)/manifest.jsonl $(BASE)/manifest.json
 	$(BIN)/edgeasr transcribe $$clips --artifact $(FIXTURE_ART)-onnx --language en --threads $(THREADS); \
 	echo "== references"; head -n 3 $(DATA)/manifest.jsonl | $(BIN)/python -c 'import json,sys; [print(json.loads(l)["text"]) for l in sys.stdin]'
 
-# The fp32 ONNX export every profile starts from (built once; profiles need no torch).
-$(BASE)/manifest.json: | $(STAMP)
+# The fp32 ONNX export every profile starts from (built once; profiles need no torch). A MODEL
+# that is a local checkpoint folder (the committed Qwen3-ASR test model) is exported again when
+# its files change, and with it every profile.
+$(BASE)/manifest.json: $(wildcard $(MODEL)/*.json $(MODEL)/*.safetensors) | $(STAMP)
 	$(BIN)/edgeasr export --model $(MODEL) --format onnx --out $(BASE) --force
+
+ifneq ($(BASE),$(FIXTURE_ART)-onnx)
+$(FIXTURE_ART)-onnx/manifest.json: $(wildcard $(QWEN_FIXTURE)/*.json $(QWEN_FIXTURE)/*.safetensors) | $(STAMP)
+	$(BIN)/edgeasr export --model $(QWEN_FIXTURE) --format onnx --out $(FIXTURE_ART)-onnx --force
+endif
 
 # Every shipped profile for MODEL (default tiny.en): artifacts/<model>-<profile>, rebuilt when the
 # base export or the profile's YAML changes
@@ -156,7 +162,6 @@ arm-check: artifacts
 
 # Every profile built from the committed Qwen3-ASR test model, scored on the clean (Piper) and
 # espeak-ng clips of the evaluation set: the Qwen3-ASR quantization table with real WER
-FIXTURE_ART := artifacts/$(subst /,_,$(QWEN_FIXTURE))
 report-qwen-fixture: $(STAMP) $(DATA)/manifest.jsonl
 	$(MAKE) artifacts MODEL=$(QWEN_FIXTURE)
 	$(BIN)/edgeasr bench --artifacts $(addprefix $(FIXTURE_ART)-,$(PROFILES)) --manifest $(DATA)/manifest.jsonl \
