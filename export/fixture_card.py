@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeasr.export.fixture_qwen import EVAL_ESPEAK, GOAL, eval_commands
+# The two test sets (test-split sentences, built by fixture_qwen.build_eval_set) and the issue's
+# goal for them.
+EVAL_PIPER, EVAL_ESPEAK = 120, 40
+GOAL = {"piper_wer": 0.15, "espeak_wer": 0.25}
+
+
+def eval_commands(seed: int, art: str = "artifacts/qwen3-asr-small-onnx") -> list[str]:
+    """The `edgeasr` commands that make the two test sets and score an artifact on them."""
+    return [
+        f"edgeasr data --out data/fixture-piper --count {EVAL_PIPER} --seed {seed} --calibration 0",
+        f"edgeasr data --out data/fixture-espeak --count 0 --espeak {EVAL_ESPEAK} --seed {seed} --calibration 0",
+        f"edgeasr eval --artifact {art} --manifest data/fixture-piper/manifest.jsonl",
+        f"edgeasr eval --artifact {art} --manifest data/fixture-espeak/manifest.jsonl",
+    ]
 
 
 def _where(machine: dict[str, Any]) -> str:

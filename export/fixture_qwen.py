@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeasr.export import fixture_data as fd
+from edgeasr.export.fixture_card import EVAL_ESPEAK, EVAL_PIPER, card
 from edgeasr.runtime.errors import EdgeASRError
 
 SUMMARY = "edgeasr_fixture.json"
@@ -42,9 +43,6 @@ CHECKPOINT_FILES = (
     "CARD.md",
 )
 MIN_VOCABULARY = 300
-EVAL_PIPER, EVAL_ESPEAK = 120, 40
-# What a re-run of the default recipe should give (measured; see CARD.md "Reproducibility").
-GOAL = {"piper_wer": 0.15, "espeak_wer": 0.25}  # the issue's goal for the unseen test sets
 
 
 def _check_out(out: Path, work: Path) -> None:
@@ -101,16 +99,6 @@ def build_tokenizer(train: list[fd.Item], work: Path) -> Any:
     texts = [it.text for it in train] + [fd.LANGUAGE_PREFIX] * 200
     fd.save_tokenizer(fd.train_tokenizer(texts), work / "tokenizer")
     return fd.make_processor(work / "tokenizer")
-
-
-def eval_commands(seed: int, art: str = "artifacts/qwen3-asr-small-onnx") -> list[str]:
-    """The `edgeasr` commands that make the two test sets and score an artifact on them."""
-    return [
-        f"edgeasr data --out data/fixture-piper --count {EVAL_PIPER} --seed {seed} --calibration 0",
-        f"edgeasr data --out data/fixture-espeak --count 0 --espeak {EVAL_ESPEAK} --seed {seed} --calibration 0",
-        f"edgeasr eval --artifact {art} --manifest data/fixture-piper/manifest.jsonl",
-        f"edgeasr eval --artifact {art} --manifest data/fixture-espeak/manifest.jsonl",
-    ]
 
 
 def build_eval_set(work: Path, seed: int, progress: bool) -> dict[str, Path]:
@@ -311,8 +299,6 @@ def finish(
     summary["stages_s"]["total"] = round(time.perf_counter() - start, 1)
     summary["bytes"] = sum((out / f).stat().st_size for f in CHECKPOINT_FILES if (out / f).is_file())
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-    from edgeasr.export.fixture_card import card
-
     (out / "CARD.md").write_text(card(summary))
     summary["bytes"] = sum((out / f).stat().st_size for f in CHECKPOINT_FILES if (out / f).is_file())
     return summary
