@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgeasr.runtime import ov_cache
 from edgeasr.runtime.errors import EdgeASRError
 
 BACKENDS = ("onnxruntime", "openvino")
@@ -66,19 +67,6 @@ class OrtGraph:
         return dict(zip(self.output_names, outs))
 
 
-def ov_cache_dir() -> Path | None:
-    """Where OpenVINO keeps compiled models between runs: EDGEASR_OV_CACHE if set ('' or 'off'
-    turns caching off), else $XDG_CACHE_HOME/edgeasr/openvino. A cached load skips compilation,
-    which otherwise holds the graph's weights twice (as read and as repacked for the CPU): on the
-    0.6B Qwen3-ASR int8 decoder, peak RSS 1.69 GB cold against 0.79 GB cached, load 5.9 s -> 0.4 s.
-    OpenVINO recompiles by itself when the file at a cached path has changed."""
-    env = os.environ.get("EDGEASR_OV_CACHE")
-    if env is not None:
-        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "edgeasr" / "openvino"
-
-
 class OvGraph:
     """OpenVINO CPU compiled model with a single infer request reused across calls."""
 
@@ -100,13 +88,9 @@ class OvGraph:
                 "bf16": ov.Type.bf16,
                 "f16": ov.Type.f16,
             }[precision]
-        cache = ov_cache_dir()
+        cache = ov_cache.folder_for(path)
         if cache is not None:
-            try:
-                cache.mkdir(parents=True, exist_ok=True)
-                config["CACHE_DIR"] = str(cache)
-            except OSError:
-                pass  # an unwritable cache only costs load time
+            config["CACHE_DIR"] = str(cache)
         try:
             core = ov.Core()
             model = core.read_model(str(path))  # memory-mapped: reading the ports touches no weights

@@ -8,6 +8,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -175,6 +176,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """Show or clear OpenVINO's compiled-model cache (pruned on every load; this is for a look)."""
+    import shutil
+
+    from edgeasr.runtime import ov_cache
+
+    root = ov_cache.cache_root()
+    if root is None:
+        print("edgeasr: the OpenVINO cache is off (EDGEASR_OV_CACHE)")
+        return 0
+    if args.clear:
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"removed {root}")
+        return 0
+    rows = ov_cache.summary(root)
+    for r in rows:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(r["used"] or 0)))
+        print(f"{int(r['bytes']) / 1e6:9.1f} MB  {used}  {r['graph']}")
+    total = sum(int(r["bytes"]) for r in rows)
+    print(f"{root}: {len(rows)} graphs, {total / 1e6:.1f} MB (limit {ov_cache.limit_bytes() / 1e9:g} GB)")
+    return 0
+
+
 def _write_json(path: Path, data: object) -> None:
     """Write JSON atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,6 +270,12 @@ def _serve_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def _cache_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="OpenVINO's compiled-model cache: what it holds, or --clear")
+    p.add_argument("--clear", action="store_true", help="delete the whole cache")
+    p.set_defaults(func=cmd_cache)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with runtime commands and every installed build-time command."""
     parser = argparse.ArgumentParser(prog="edgeasr", description="Speech recognition on small machines.")
@@ -253,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     _runtime_commands(sub)
     _bench_commands(sub)
     _serve_command(sub)
+    _cache_command(sub)
     for ep in sorted(entry_points(group="edgeasr.commands"), key=lambda e: e.name):
         try:
             register: Callable[[argparse._SubParsersAction], None] = ep.load()

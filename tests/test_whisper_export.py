@@ -16,6 +16,7 @@ from edgeasr.export.verify import verify_artifact
 from edgeasr.runtime import load_model
 from edgeasr.runtime.audio import load_audio
 from edgeasr.runtime.metrics import error_rates, normalize
+from edgeasr.runtime.ov_cache import summary
 from tests.conftest import manifest_of
 
 
@@ -125,19 +126,39 @@ def test_export_from_a_transformers_directory(tmp_path, tiny_en, speech):
 
 
 def test_openvino_compiled_cache(tmp_path, monkeypatch, tiny_artifacts, speech):
-    """A second OpenVINO load comes from the compiled-model cache and transcribes the same; with
-    the cache turned off nothing is written."""
+    """A second OpenVINO load comes from the compiled-model cache and transcribes the same; each
+    graph has its own stamped folder, which a changed graph file empties and a deleted one loses;
+    `edgeasr cache` lists it; with the cache turned off nothing is written."""
+    import shutil
+
+    from edgeasr.runtime.cli import main
+
     audio = load_audio(speech[0].audio)
-    monkeypatch.setenv("EDGEASR_OV_CACHE", str(tmp_path / "cache"))
-    first = load_model(tiny_artifacts["openvino"], threads=1).transcribe(audio)[0].text
-    blobs = sorted((tmp_path / "cache").glob("*.blob"))
-    assert len(blobs) == 2  # encoder and decoder
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EDGEASR_OV_CACHE", str(cache))
+    art = tmp_path / "art"
+    shutil.copytree(tiny_artifacts["openvino"], art)
+    first = load_model(art, threads=1).transcribe(audio)[0].text
+    blobs = sorted(cache.glob("*/*.blob"))
+    assert len(blobs) == 2 and len({b.parent for b in blobs}) == 2  # encoder and decoder, a folder each
     stamps = [b.stat().st_mtime_ns for b in blobs]
-    assert load_model(tiny_artifacts["openvino"], threads=1).transcribe(audio)[0].text == first
+    assert load_model(art, threads=1).transcribe(audio)[0].text == first
     assert [b.stat().st_mtime_ns for b in blobs] == stamps  # read, not rewritten
+    assert main(["cache"]) == 0
+    # A rebuilt artifact (new files at the same paths) replaces its blobs instead of adding to them.
+    for f in art.glob("*.bin"):
+        f.write_bytes(f.read_bytes())
+    assert load_model(art, threads=1).transcribe(audio)[0].text == first
+    assert len(sorted(cache.glob("*/*.blob"))) == 2
+    # A deleted artifact's folders go at the next load of anything else.
+    other = tmp_path / "other"
+    shutil.copytree(art, other)
+    shutil.rmtree(art)
+    load_model(other, threads=1)
+    assert len(sorted(cache.glob("*/*.blob"))) == 2 and all("other" in str(r["graph"]) for r in summary(cache))
     monkeypatch.setenv("EDGEASR_OV_CACHE", "off")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert load_model(tiny_artifacts["openvino"], threads=1).transcribe(audio)[0].text == first
+    assert load_model(other, threads=1).transcribe(audio)[0].text == first
     assert not (tmp_path / "xdg").exists()
 
 
