@@ -130,5 +130,5 @@ REPRODUCIBILITY = (
     "The data (sentences, voices, perturbations, features) is identical for a seed on any machine of the "
     "same CPU family. Training is budgeted in wall time (cosine schedule over the budget), so the number "
     "of steps, and with it the exact weights, depend on the machine's speed and load; `--steps N` fixes "
-    "the schedule instead. The spread between two runs of the recipe has not been measured."
+    "the schedule instead."
 )
