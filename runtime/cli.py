@@ -177,9 +177,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    """Show or clear OpenVINO's compiled-model cache (pruned on every load; this is for a look)."""
-    import shutil
-
+    """Show or clear OpenVINO's compiled-model cache (pruned on every load; this is for a look).
+    Clearing removes only what the cache wrote: EDGEASR_OV_CACHE may name a folder holding more."""
     from edgeasr.runtime import ov_cache
 
     root = ov_cache.cache_root()
@@ -187,8 +186,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print("edgeasr: the OpenVINO cache is off (EDGEASR_OV_CACHE)")
         return 0
     if args.clear:
-        shutil.rmtree(root, ignore_errors=True)
-        print(f"removed {root}")
+        removed = ov_cache.prune(root, limit=0)
+        print(f"removed {len(removed)} entries from {root}")
         return 0
     rows = ov_cache.summary(root)
     for r in rows:

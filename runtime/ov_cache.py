@@ -50,6 +50,11 @@ def _source(path: Path) -> dict[str, object]:
     return {"path": str(path), "files": [[f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
 
 
+def _changed(stamp: dict[str, object], source: dict[str, object]) -> bool:
+    """Whether the file a stamp describes is no longer the one compiled (its `used` time aside)."""
+    return {k: stamp.get(k) for k in source} != source
+
+
 def _read_stamp(folder: Path) -> dict[str, object] | None:
     try:
         return json.loads((folder / STAMP).read_text())
@@ -73,7 +78,7 @@ def folder_for(graph: Path) -> Path | None:
     try:
         source = _source(graph)
         old = _read_stamp(folder)
-        if old is not None and {k: old.get(k) for k in source} != source:
+        if old is not None and _changed(old, source):
             shutil.rmtree(folder, ignore_errors=True)  # compiled from an earlier file at this path
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{STAMP}.{os.getpid()}"
@@ -88,7 +93,8 @@ def folder_for(graph: Path) -> Path | None:
 def prune(root: Path, keep: Path | None = None, limit: int | None = None) -> list[Path]:
     """Delete what no load can use again (folders whose graph file is gone or changed, blobs of
     the older flat layout), then the least recently used folders while the cache is over its
-    limit; `keep` (the folder in use) stays. Returns what was removed."""
+    limit (0 empties the cache; anything else a user keeps in that folder stays); `keep` (the
+    folder in use) stays. Returns what was removed."""
     limit = limit_bytes() if limit is None else limit
     removed: list[Path] = []
     live: list[tuple[float, int, Path]] = []
@@ -107,7 +113,7 @@ def prune(root: Path, keep: Path | None = None, limit: int | None = None) -> lis
             current = _source(src)
         except OSError:
             current = None
-        if current is None or {k: stamp.get(k) for k in current} != current:
+        if current is None or _changed(stamp, current):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
             continue

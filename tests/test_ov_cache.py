@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from edgeasr.runtime import ov_cache
+from edgeasr.runtime.cli import main
 
 
 def _graph(path, data: bytes = b"<net/>"):
@@ -43,6 +44,10 @@ def test_prune_drops_orphans_flat_blobs_and_least_recently_used(tmp_path, monkey
     (tmp_path / "mid" / "encoder.xml").unlink()  # artifact deleted
     assert set(ov_cache.prune(root)) == {root / "123.blob", folders[1]}
     assert [r["graph"] for r in ov_cache.summary(root)] == [str((tmp_path / "new" / "encoder.xml").resolve())]
+    # `edgeasr cache --clear` removes what the cache wrote and nothing else in that folder.
+    (root / "notes.txt").write_text("the user's")
+    assert main(["cache", "--clear"]) == 0
+    assert ov_cache.summary(root) == [] and (root / "notes.txt").read_text() == "the user's"
 
 
 def test_cache_off_and_unwritable(tmp_path, monkeypatch):
