@@ -44,9 +44,9 @@ def record_feeds(artifact: Path, clips: list[Path], graphs: set[str], max_items:
         graph = model.runtime.graphs[name]
         original = graph.run
 
-        def run(feeds: dict[str, np.ndarray], _name: str = name, _orig=original) -> dict[str, np.ndarray]:  # noqa: ANN001
+        def run(feeds: dict[str, np.ndarray], release: bool = False, _name: str = name, _orig=original) -> dict:  # noqa: ANN001
             recorded[_name].append({k: np.array(v, copy=True) for k, v in feeds.items()})
-            return _orig(feeds)
+            return _orig(feeds, release)
 
         graph.run = run  # type: ignore[method-assign]
     for clip in clips:

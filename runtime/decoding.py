@@ -1,9 +1,12 @@
-"""Greedy decoding written once for every family, against a step function and a
-preallocated KV cache.
+"""Greedy decoding written once for every family, against a step function and a KV cache
+the loop owns.
 
-The cache is time-major, shape (T, layers, 2, batch, kv_heads, head_dim): the prefix
-`cache[:t]` of the preallocated buffer is contiguous, so it is handed to the backend
-without a copy, and each step's new keys/values are written in place at `cache[t]`.
+The cache is one buffer of shape (layers, 2, batch, kv_heads, slots, head_dim). Each layer's
+keys and values, `buf[layer, 0]` and `buf[layer, 1]`, are contiguous views, handed to the graph
+as its per-layer inputs without a copy; the graph attends over all the slots (unfilled ones are
+masked) and the new tokens, and returns only the new entries, which are written in place. The
+buffer grows a block of slots at a time, so a step reads at most a block of empty slots and the
+cache is copied once per block instead of once per layer per step.
 """
 
 from __future__ import annotations
@@ -15,7 +18,57 @@ from typing import Protocol
 
 import numpy as np
 
-BATCH_AXIS = 3  # of the (T, layers, 2, batch, kv_heads, head_dim) cache
+# Axis names of the buffer, stored in every artifact's manifest; an artifact with another
+# layout was exported by an older edgeasr and is refused at load.
+KV_LAYOUT = ["layer", "k_or_v", "batch", "head", "slot", "head_dim"]
+GROW = 64  # slots added when the buffer is full: 0.6B Qwen3-ASR, 229 KB per slot read each step
+
+
+def past_feeds(buf: np.ndarray) -> dict[str, np.ndarray]:
+    """The graph inputs `past_key.N` / `past_value.N`: views of the buffer, no copies."""
+    return {f"past_{kv}.{i}": buf[i, j] for i in range(buf.shape[0]) for j, kv in enumerate(("key", "value"))}
+
+
+def new_entries(outputs: dict[str, np.ndarray], layers: int) -> list[np.ndarray]:
+    """The graph outputs `new_key.N` / `new_value.N` in cache order (layer 0 keys, values, ...)."""
+    return [outputs[f"new_{kv}.{i}"] for i in range(layers) for kv in ("key", "value")]
+
+
+class KVCache:
+    """The buffer, how many slots are filled, and which filled slots hold real tokens (1) or
+    left padding (0)."""
+
+    def __init__(self, kv_shape: tuple[int, int, int, int], batch: int, dtype: np.dtype = np.float32) -> None:
+        layers, two, heads, dim = kv_shape
+        self.buf = np.zeros((layers, two, batch, heads, 0, dim), dtype=dtype)
+        self.valid = np.zeros((batch, 0), dtype=np.int64)
+        self.filled = 0
+
+    def mask(self, new: np.ndarray) -> np.ndarray:
+        """Attention mask for a call: every slot (unfilled ones 0), then the new tokens' mask."""
+        return np.concatenate([self.valid, new], axis=1)
+
+    def append(self, new: list[np.ndarray], new_mask: np.ndarray, limit: int) -> None:
+        """Write a call's new entries (each layer's keys, then values: (batch, heads, n, head_dim))
+        after the filled slots, growing the buffer by GROW slots (never past `limit`) when they
+        do not fit."""
+        n, t = new[0].shape[2], self.filled
+        if t + n > self.buf.shape[4]:
+            slots = max(t + n, min(t + n + GROW, limit))
+            grown = np.zeros((*self.buf.shape[:4], slots, self.buf.shape[5]), dtype=self.buf.dtype)
+            grown[..., :t, :] = self.buf[..., :t, :]
+            valid = np.zeros((self.valid.shape[0], slots), dtype=np.int64)
+            valid[:, :t] = self.valid[:, :t]
+            self.buf, self.valid = grown, valid
+        for i, entries in enumerate(new):
+            self.buf[i // 2, i % 2, :, :, t : t + n] = entries
+        self.valid[:, t : t + n] = new_mask
+        self.filled = t + n
+
+    def select(self, rows: np.ndarray) -> None:
+        """Keep only these batch rows."""
+        self.buf = np.ascontiguousarray(self.buf[:, :, rows])
+        self.valid = self.valid[rows]
 
 
 class StepModel(Protocol):
@@ -23,9 +76,10 @@ class StepModel(Protocol):
 
     def step(
         self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, past: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Run the decoder on `ids` (B, n) after `past` (t, ...); return last-position logits
-        (B, vocab) and the new cache entries (n, ...)."""
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Run the decoder on `ids` (B, n) after the cache buffer `past` (layers, 2, B, heads,
+        slots, head_dim), `mask` (B, slots + n); return last-position logits (B, vocab) and the
+        new cache entries, each layer's keys then values (B, heads, n, head_dim)."""
         ...
 
     def select(self, rows: np.ndarray) -> None:
@@ -58,20 +112,19 @@ def greedy_decode(
     """
     batch = len(prompts)
     plen = max(len(p) for p in prompts)
+    limit = plen + max_new_tokens
     ids = np.full((batch, plen), pad_id, dtype=np.int64)
-    mask = np.zeros((batch, plen + max_new_tokens), dtype=np.int64)
+    prompt_mask = np.zeros((batch, plen), dtype=np.int64)
     for r, p in enumerate(prompts):
         ids[r, plen - len(p) :] = p
-        mask[r, plen - len(p) : plen] = 1
-    layers, two, heads, dim = kv_shape
-    cache = np.zeros((plen + max_new_tokens, layers, two, batch, heads, dim), dtype=dtype)
-    positions = np.maximum(np.cumsum(mask[:, :plen], axis=1) - 1, 0)
+        prompt_mask[r, plen - len(p) :] = 1
+    cache = KVCache(kv_shape, batch, dtype)
+    positions = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)
 
     t0 = time.perf_counter()
-    logits, new = model.step(ids, positions, mask[:, :plen], cache[:0])
-    cache[:plen] = new
+    logits, new = model.step(ids, positions, cache.mask(prompt_mask), cache.buf)
+    cache.append(new, prompt_mask, limit)
     result = DecodeResult(tokens=[[] for _ in range(batch)], prefill_s=time.perf_counter() - t0)
-    t = plen
     rows = np.arange(batch)  # original index of each live row
     next_pos = positions[:, -1] + 1
     for i in range(max_new_tokens):
@@ -89,15 +142,13 @@ def greedy_decode(
         if len(keep) < len(rows):
             sel = np.asarray(keep)
             rows, nxt, next_pos = rows[sel], nxt[sel], next_pos[sel]
-            cache = np.ascontiguousarray(cache[:, :, :, sel])
-            mask = mask[sel]
+            cache.select(sel)
             model.select(sel)
-        mask[:, t] = 1
+        one = np.ones((len(rows), 1), dtype=np.int64)
         t0 = time.perf_counter()
-        logits, new = model.step(nxt[:, None].astype(np.int64), next_pos[:, None], mask[:, : t + 1], cache[:t])
+        logits, new = model.step(nxt[:, None].astype(np.int64), next_pos[:, None], cache.mask(one), cache.buf)
         result.step_s.append(time.perf_counter() - t0)
-        cache[t] = new[0]
-        t += 1
+        cache.append(new, one, limit)
         next_pos = next_pos + 1
     return result
 
@@ -107,16 +158,15 @@ def forced_logits(
 ) -> np.ndarray:
     """Teacher-forced logits of one sequence: after the prompt, then after each token, fed one
     cached step at a time (so the KV-cache path is what gets checked). Shape (len(tokens)+1, vocab)."""
-    layers, two, heads, dim = kv_shape
     n = len(prompt)
-    cache = np.zeros((n + len(tokens), layers, two, 1, heads, dim), dtype=np.float32)
-    mask = np.ones((1, n + len(tokens)), dtype=np.int64)
-    logits, new = model.step(np.array([prompt]), np.arange(n)[None], mask[:, :n], cache[:0])
-    cache[:n] = new
+    cache = KVCache(kv_shape, 1)
+    limit = n + len(tokens)
+    one = np.ones((1, 1), dtype=np.int64)
+    logits, new = model.step(np.array([prompt]), np.arange(n)[None], cache.mask(np.ones((1, n), np.int64)), cache.buf)
+    cache.append(new, np.ones((1, n), np.int64), limit)
     out = [logits[0]]
     for i, tok in enumerate(tokens):
-        t = n + i
-        logits, new = model.step(np.array([[tok]]), np.array([[t]]), mask[:, : t + 1], cache[:t])
-        cache[t] = new[0]
+        logits, new = model.step(np.array([[tok]]), np.array([[n + i]]), cache.mask(one), cache.buf)
+        cache.append(new, one, limit)
         out.append(logits[0])
     return np.stack(out)

@@ -123,3 +123,24 @@ def test_trimmed_windows_equal_padded(qwen_artifacts, clips):
     for a, b in zip(trimmed, padded, strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_older_cache_layout_is_refused(tmp_path, qwen_artifacts, clips):
+    """An artifact whose decoder takes the earlier time-major cache cannot run on this loop:
+    the CLI says to re-export, in one line, with a non-zero exit."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    old = tmp_path / "old"
+    shutil.copytree(qwen_artifacts["onnx"], old)
+    m = json.loads((old / "manifest.json").read_text())
+    m["decoder"]["kv_layout"] = ["time", "layer", "k_or_v", "batch", "head", "head_dim"]
+    (old / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(EdgeASRError, match="export and quantize the model again"):
+        load_model(old, threads=1)
+    cli = [sys.executable, "-m", "edgeasr.runtime.cli", "transcribe", str(clips[0]), "--artifact", str(old)]
+    proc = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "kv_layout" not in proc.stderr

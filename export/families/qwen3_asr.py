@@ -7,8 +7,8 @@ become a batch of windows with no data-dependent control flow; the runtime cuts 
 partly filled window to the chunks it holds (k < 8).
 
 Decoder graph: token ids + audio embeddings (spliced in the graph at the audio-token
-positions) + the time-major KV cache -> last-position logits and the new K/V, the same
-interface as the Whisper decoder, so one decoding loop serves both.
+positions) + each layer's cache slots -> last-position logits and the new K/V, the same
+interface as the Whisper decoder, so one decoding loop serves both (runtime/decoding.py).
 """
 
 from __future__ import annotations
@@ -20,27 +20,38 @@ import torch
 from torch import nn
 
 from edgeasr.export.families import GraphSpec
-from edgeasr.export.families.layers import attend, causal_bias, past_heads, split_heads, time_major
+from edgeasr.export.families.layers import (
+    attend,
+    attend_cached,
+    cache_io,
+    causal_bias,
+    split_heads,
+)
 from edgeasr.export.sources import LoadedModel
+from edgeasr.runtime.decoding import KV_LAYOUT
 from edgeasr.runtime.errors import EdgeASRError
 
 ENCODER_IO = {
     "inputs": {"mel": ("windows", "n_mels", "window_frames"), "n_valid": ("windows",)},
     "outputs": {"audio_embeds": ("windows", "window_positions", "hidden")},
 }
-DECODER_IO = {
-    "inputs": {
-        "input_ids": ("batch", "tokens"),
-        "audio_embeds": ("batch", "audio_tokens", "hidden"),
-        "position_ids": ("batch", "tokens"),
-        "attention_mask": ("batch", "total"),
-        "past_kv": ("past", "layers", 2, "batch", "kv_heads", "head_dim"),
-    },
-    "outputs": {
-        "logits": ("batch", "vocab"),
-        "new_kv": ("tokens", "layers", 2, "batch", "kv_heads", "head_dim"),
-    },
-}
+
+
+def decoder_io(layers: int) -> dict[str, dict[str, tuple[str | int, ...]]]:
+    """Decoder I/O: the attention mask covers the cache slots, then the new tokens."""
+    return {
+        "inputs": {
+            "input_ids": ("batch", "tokens"),
+            "audio_embeds": ("batch", "audio_tokens", "hidden"),
+            "position_ids": ("batch", "tokens"),
+            "attention_mask": ("batch", "slots_and_tokens"),
+            **cache_io(layers, "kv_heads"),
+        },
+        "outputs": {
+            "logits": ("batch", "vocab"),
+            **cache_io(layers, "kv_heads", "new", "tokens"),
+        },
+    }
 
 
 def _post_cnn(frames: int) -> int:
@@ -112,8 +123,8 @@ class EncoderGraph(nn.Module):
         return self.projector(tw.ln_post(x))
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
+def _rotate_half(x: torch.Tensor, head_dim: int) -> torch.Tensor:
+    half = head_dim // 2  # a constant: x.shape[-1] would be traced as a shape computation
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
@@ -138,24 +149,27 @@ class DecoderLayer(nn.Module):
         bias: torch.Tensor,
         past_k: torch.Tensor,
         past_v: torch.Tensor,
+        dims: tuple[Any, Any, Any],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        b, n, _ = x.shape
+        # batch, new tokens and cache slots come from the graph inputs, not from this layer's
+        # tensors: every layer's reshapes then share one shape computation (ONNX Runtime merges
+        # the identical nodes), instead of each layer reading its own shapes (~1,000 nodes at 0.6B)
+        b, n, slots = dims
+        heads, kv_heads, d = self.heads, self.kv_heads, self.head_dim
         h = self.attn_norm(x)
-        q = self.q_norm(self.q_proj(h).view(b, n, self.heads, self.head_dim)).transpose(1, 2)
-        k = self.k_norm(self.k_proj(h).view(b, n, self.kv_heads, self.head_dim)).transpose(1, 2)
-        v = self.v_proj(h).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+        q = self.q_norm(self.q_proj(h).view(b, n, heads, d)).transpose(1, 2)
+        k = self.k_norm(self.k_proj(h).view(b, n, kv_heads, d)).transpose(1, 2)
+        v = self.v_proj(h).view(b, n, kv_heads, d).transpose(1, 2)
+        q = q * cos + _rotate_half(q, d) * sin
+        k = k * cos + _rotate_half(k, d) * sin
         # Grouped-query attention without copying K/V per query head: the `rep` query heads
         # that share a KV head are stacked along the query axis instead (q is laid out as
         # (kv_heads, rep, n) and viewed as (kv_heads, rep * n)), and the mask is tiled to match.
-        rep = self.heads // self.kv_heads
-        k_all, v_all = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-        qg = q.reshape(b, self.kv_heads, rep * n, self.head_dim)
-        out = attend(qg, k_all, v_all, bias.repeat(1, 1, rep, 1), self.scale)  # (b, rep * n, kv_heads * d)
-        out = out.view(b, rep, n, self.kv_heads, self.head_dim).permute(0, 2, 3, 1, 4)  # heads back to kv * rep + r
-        out = out.reshape(b, n, self.heads * self.head_dim)
-        x = x + self.o_proj(out)
+        rep = heads // kv_heads
+        qg = q.reshape(b, kv_heads, rep * n, d)
+        out = attend_cached(qg, k, v, past_k, past_v, bias, self.scale, slots)  # (b, kv_heads, rep * n, d)
+        out = out.view(b, kv_heads, rep, n, d).permute(0, 3, 1, 2, 4)  # (b, n, kv_heads, rep, d): head kv * rep + r
+        x = x + self.o_proj(out.reshape(b, n, heads * d))
         h = self.mlp_norm(x)
         x = x + self.down_proj(self.act(self.gate_proj(h)) * self.up_proj(h))
         return x, k, v
@@ -183,10 +197,10 @@ class DecoderGraph(nn.Module):
         audio_embeds: torch.Tensor,
         position_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        past_kv: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        *past: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         b, n = input_ids.shape
-        t = past_kv.shape[0]
+        slots = past[0].shape[2]
         x = self.embed(input_ids)
         # Audio splice: the k-th audio token of a row takes that row's k-th audio embedding. A
         # zero row is appended so the gather stays in range when a step carries no audio.
@@ -199,13 +213,14 @@ class DecoderGraph(nn.Module):
         freqs = position_ids.unsqueeze(-1).float() * self.inv_freq
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = (emb.cos() * self.rope_scale).unsqueeze(1), (emb.sin() * self.rope_scale).unsqueeze(1)
-        bias = causal_bias(attention_mask, t, n)
+        bias = causal_bias(attention_mask, slots, n)
+        bias = bias.repeat(1, 1, self.layers[0].heads // self.layers[0].kv_heads, 1)  # queries stacked per KV head
         new = []
         for i, layer in enumerate(self.layers):
-            x, k, v = layer(x, cos, sin, bias, past_heads(past_kv, i, 0), past_heads(past_kv, i, 1))
-            new.append(torch.stack([k, v]))
+            x, k, v = layer(x, cos, sin, bias, past[2 * i], past[2 * i + 1], (b, n, slots))
+            new += [k, v]
         logits = nn.functional.linear(self.norm(x[:, -1]), self.lm_head.weight)
-        return logits, time_major(new)
+        return (logits, *new)
 
 
 def load_pretrained(spec: str, kind: str) -> LoadedModel:
@@ -245,10 +260,12 @@ def graphs(loaded: LoadedModel, batch: int = 2) -> list[GraphSpec]:
     audio = torch.randn(batch, 2, tcfg.hidden_size)
     pos = torch.arange(4).repeat(batch, 1) + 3
     mask = torch.ones(batch, 7, dtype=torch.int64)
-    past = torch.randn(3, tcfg.num_hidden_layers, 2, batch, tcfg.num_key_value_heads, head_dim)
+    past = [torch.randn(batch, tcfg.num_key_value_heads, 3, head_dim) for _ in range(2 * tcfg.num_hidden_layers)]
     return [
         GraphSpec("encoder", enc, (mel, n_valid), **ENCODER_IO),
-        GraphSpec("decoder", DecoderGraph(loaded.model), (ids, audio, pos, mask, past), **DECODER_IO),
+        GraphSpec(
+            "decoder", DecoderGraph(loaded.model), (ids, audio, pos, mask, *past), **decoder_io(tcfg.num_hidden_layers)
+        ),
     ]
 
 
@@ -290,7 +307,7 @@ def manifest_facts(loaded: LoadedModel) -> dict[str, Any]:
             "hidden": tcfg.hidden_size,
             "vocab_size": tcfg.vocab_size,
             "max_positions": tcfg.max_position_embeddings,
-            "kv_layout": ["time", "layer", "k_or_v", "batch", "head", "head_dim"],
+            "kv_layout": KV_LAYOUT,
         },
         "tokens": {
             "audio": cfg.audio_token_id,

@@ -10,27 +10,32 @@ import torch
 from torch import nn
 
 from edgeasr.export.families import GraphSpec
-from edgeasr.export.families.layers import attend, causal_bias, past_heads, split_heads, time_major
+from edgeasr.export.families.layers import attend, attend_cached, cache_io, causal_bias, merge_heads, split_heads
 from edgeasr.export.sources import LoadedModel
+from edgeasr.runtime.decoding import KV_LAYOUT
 from edgeasr.runtime.errors import EdgeASRError
 
 ENCODER_IO = {
     "inputs": {"mel": ("batch", "n_mels", "frames")},
     "outputs": {"cross_kv": ("layers", 2, "batch", "heads", "enc_frames", "head_dim")},
 }
-DECODER_IO = {
-    "inputs": {
-        "input_ids": ("batch", "tokens"),
-        "position_ids": ("batch", "tokens"),
-        "attention_mask": ("batch", "total"),
-        "past_kv": ("past", "layers", 2, "batch", "heads", "head_dim"),
-        "cross_kv": ("layers", 2, "batch", "heads", "enc_frames", "head_dim"),
-    },
-    "outputs": {
-        "logits": ("batch", "vocab"),
-        "new_kv": ("tokens", "layers", 2, "batch", "heads", "head_dim"),
-    },
-}
+
+
+def decoder_io(layers: int) -> dict[str, dict[str, tuple[str | int, ...]]]:
+    """Decoder I/O: the attention mask covers the cache slots, then the new tokens."""
+    return {
+        "inputs": {
+            "input_ids": ("batch", "tokens"),
+            "position_ids": ("batch", "tokens"),
+            "attention_mask": ("batch", "slots_and_tokens"),
+            "cross_kv": ("layers", 2, "batch", "heads", "enc_frames", "head_dim"),
+            **cache_io(layers, "heads"),
+        },
+        "outputs": {
+            "logits": ("batch", "vocab"),
+            **cache_io(layers, "heads", "new", "tokens"),
+        },
+    }
 
 
 class EncoderGraph(nn.Module):
@@ -85,8 +90,7 @@ class DecoderLayer(nn.Module):
         h = self.self_norm(x)
         q = split_heads(self.self_q(h) * self.self_scale, self.heads)
         k_new, v_new = split_heads(self.self_k(h), self.heads), split_heads(self.self_v(h), self.heads)
-        k, v = torch.cat([past_k, k_new], dim=2), torch.cat([past_v, v_new], dim=2)
-        x = x + self.self_o(attend(q, k, v, bias))
+        x = x + self.self_o(merge_heads(attend_cached(q, k_new, v_new, past_k, past_v, bias)))
         q = split_heads(self.cross_q(self.cross_norm(x)) * self.cross_scale, self.heads)
         x = x + self.cross_o(attend(q, cross[0], cross[1], None))
         x = x + self.fc2(self.act(self.fc1(self.ffn_norm(x))))
@@ -114,19 +118,18 @@ class DecoderGraph(nn.Module):
         input_ids: torch.Tensor,
         position_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        past_kv: torch.Tensor,
         cross_kv: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        *past: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         b, n = input_ids.shape
-        t = past_kv.shape[0]
         x = self.embed(input_ids) + self.positions[position_ids]
-        bias = causal_bias(attention_mask, t, n)
+        bias = causal_bias(attention_mask, past[0].shape[2], n)
         new = []
         for i, layer in enumerate(self.layers):
-            x, k_new, v_new = layer(x, bias, past_heads(past_kv, i, 0), past_heads(past_kv, i, 1), cross_kv[i])
-            new.append(torch.stack([k_new, v_new]))
+            x, k_new, v_new = layer(x, bias, past[2 * i], past[2 * i + 1], cross_kv[i])
+            new += [k_new, v_new]
         logits = nn.functional.linear(self.norm(x[:, -1]), self.proj.weight)
-        return logits, time_major(new)
+        return (logits, *new)
 
 
 def load_pretrained(spec: str, kind: str) -> LoadedModel:
@@ -160,10 +163,12 @@ def graphs(loaded: LoadedModel, batch: int = 2) -> list[GraphSpec]:
     ids = torch.tensor([[50257, 50362, 440]] * batch, dtype=torch.int64) % cfg.vocab_size
     pos = torch.arange(3).repeat(batch, 1) + 2
     mask = torch.ones(batch, 5, dtype=torch.int64)
-    past = torch.randn(2, cfg.decoder_layers, 2, batch, heads, dim)
+    past = [torch.randn(batch, heads, 2, dim) for _ in range(2 * cfg.decoder_layers)]
     return [
         GraphSpec("encoder", enc, (mel,), **ENCODER_IO),
-        GraphSpec("decoder", DecoderGraph(loaded.model), (ids, pos, mask, past, cross), **DECODER_IO),
+        GraphSpec(
+            "decoder", DecoderGraph(loaded.model), (ids, pos, mask, cross, *past), **decoder_io(cfg.decoder_layers)
+        ),
     ]
 
 
@@ -201,7 +206,7 @@ def manifest_facts(loaded: LoadedModel) -> dict[str, Any]:
             "head_dim": cfg.d_model // cfg.decoder_attention_heads,
             "max_positions": cfg.max_target_positions,
             "vocab_size": cfg.vocab_size,
-            "kv_layout": ["time", "layer", "k_or_v", "batch", "head", "head_dim"],
+            "kv_layout": KV_LAYOUT,
         },
         "tokens": tokens,
         "model": {

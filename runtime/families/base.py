@@ -8,6 +8,8 @@ import numpy as np
 
 from edgeasr.runtime.artifact import Artifact
 from edgeasr.runtime.backends import Graph, open_graph
+from edgeasr.runtime.decoding import KV_LAYOUT
+from edgeasr.runtime.errors import EdgeASRError
 
 
 @dataclass
@@ -57,6 +59,12 @@ class FamilyRuntime:
     def __init__(self, artifact: Artifact, backend: str, threads: int, precision: str | None) -> None:
         self.artifact = artifact
         self.manifest = artifact.manifest
+        layout = self.manifest.get("decoder", {}).get("kv_layout")
+        if layout != KV_LAYOUT:
+            raise EdgeASRError(
+                f"{artifact.path}: its decoder keeps the KV cache as {layout}, this runtime as {KV_LAYOUT}; "
+                "export and quantize the model again with this edgeasr"
+            )
         self.backend = backend
         self.threads = threads
         self.graphs: dict[str, Graph] = {

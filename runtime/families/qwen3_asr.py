@@ -10,7 +10,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from edgeasr.runtime.artifact import Artifact
-from edgeasr.runtime.decoding import greedy_decode
+from edgeasr.runtime.decoding import greedy_decode, new_entries, past_feeds
 from edgeasr.runtime.errors import EdgeASRError
 from edgeasr.runtime.families.base import FamilyRuntime, Prepared, Transcript
 from edgeasr.runtime.features import log_mel
@@ -201,7 +201,7 @@ class _Step:
 
     def step(
         self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, past: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         audio = self.audio if (ids == self.audio_token).any() else self.none
         out = self.graph.run(
             {
@@ -209,10 +209,11 @@ class _Step:
                 "audio_embeds": audio,
                 "position_ids": positions.astype(np.int64),
                 "attention_mask": mask,
-                "past_kv": past,
-            }
+                **past_feeds(past),
+            },
+            release=ids.shape[1] > 1,  # a prefill's activations are far larger than a step's
         )
-        return out["logits"], out["new_kv"]
+        return out["logits"], new_entries(out, past.shape[0])
 
     def select(self, rows: np.ndarray) -> None:
         self.audio = self.audio[rows]

@@ -10,7 +10,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from edgeasr.runtime.artifact import Artifact
-from edgeasr.runtime.decoding import greedy_decode
+from edgeasr.runtime.decoding import KVCache, greedy_decode, new_entries, past_feeds
 from edgeasr.runtime.errors import EdgeASRError
 from edgeasr.runtime.families.base import FamilyRuntime, Prepared, Transcript
 from edgeasr.runtime.features import log_mel
@@ -76,9 +76,7 @@ class WhisperRuntime(FamilyRuntime):
         ids = np.array([self._lang_ids[c] for c in codes])
         batch = step.cross_kv.shape[2]
         sot = np.full((batch, 1), self.tok["sot"], dtype=np.int64)
-        dims = self.kv_shape
-        past = np.zeros((0, dims[0], 2, batch, dims[2], dims[3]), dtype=np.float32)
-        logits, _ = step.step(sot, np.zeros_like(sot), np.ones_like(sot), past)
+        logits, _ = step.step(sot, np.zeros_like(sot), np.ones_like(sot), KVCache(self.kv_shape, batch).buf)
         return [codes[i] for i in logits[:, ids].argmax(axis=-1)]
 
     @property
@@ -155,17 +153,17 @@ class _Step:
 
     def step(
         self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, past: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         out = self.graph.run(
             {
                 "input_ids": ids,
                 "position_ids": positions.astype(np.int64),
                 "attention_mask": mask,
-                "past_kv": past,
                 "cross_kv": self.cross_kv,
+                **past_feeds(past),
             }
         )
-        return out["logits"], out["new_kv"]
+        return out["logits"], new_entries(out, past.shape[0])
 
     def select(self, rows: np.ndarray) -> None:
         self.cross_kv = np.ascontiguousarray(self.cross_kv[:, :, rows])
