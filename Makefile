@@ -138,13 +138,15 @@ bench-qwen: $(STAMP) $(DATA)/manifest.jsonl
 comma := ,
 QWEN_PEER_PROFILES ?= ort-fp32,ort-int8-weight-only,ort-int4-weight-only,ov-int8-weight-only,ov-int4-weight-only
 QWEN_PEER_SECONDS ?= 10,60
+# the OpenVINO profiles again at the precision optimum-intel runs at (OpenVINO's default: bf16 on CPUs with it)
+QWEN_PEER_AT ?= ov-int8-weight-only@bf16,ov-int4-weight-only@bf16
 bench-qwen-peers: $(STAMP) $(PEERS)/.installed $(DATA)/manifest.jsonl
 	test -f work/models/qwen3-asr-$(QWEN_SIZE)/config.json || \
 	  $(BIN)/edgeasr random-model --size $(QWEN_SIZE) --out work/models/qwen3-asr-$(QWEN_SIZE)
 	$(BIN)/python bench/qwen_bench.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
 	  --profiles $(QWEN_PEER_PROFILES) --build-only
 	$(BIN)/python bench/qwen_peers.py --model work/models/qwen3-asr-$(QWEN_SIZE) --work work/qwen3-asr-$(QWEN_SIZE) \
-	  --artifacts $(addprefix work/qwen3-asr-$(QWEN_SIZE)/,$(subst $(comma), ,$(QWEN_PEER_PROFILES))) \
+	  --artifacts $(addprefix work/qwen3-asr-$(QWEN_SIZE)/,$(subst $(comma), ,$(QWEN_PEER_PROFILES) $(QWEN_PEER_AT))) \
 	  --seconds $(QWEN_PEER_SECONDS) --tokens 32 --threads $(THREADS) --peers-python $(PEERS)/bin/python --sequential \
 	  --json runs/qwen/peers-$(QWEN_SIZE).json --markdown report/qwen/peers-$(QWEN_SIZE).md
 

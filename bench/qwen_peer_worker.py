@@ -223,14 +223,14 @@ def _non_audio(x: Any, model: Any) -> int:
     return int((x["input_ids"][0] != audio_id).sum())
 
 
-def edgeasr_engine(path: str, threads: int) -> Engine:
+def edgeasr_engine(path: str, threads: int, precision: str = "") -> Engine:
     """An edgeasr artifact through its runtime: per-stage timings come from transcribe_batch and
     teacher-forced logits from the decoder step graph (the KV-cache path, one token per call)."""
     from edgeasr.runtime import load_model
     from edgeasr.runtime.decoding import forced_logits
     from edgeasr.runtime.perf import graph_bytes, kv_bytes_per_position
 
-    m = load_model(path, threads=threads)
+    m = load_model(path, threads=threads, precision=precision or None)
     rt = m.runtime
 
     def run(audio: np.ndarray, tokens: int) -> Timings:
@@ -283,7 +283,7 @@ def main() -> None:
     elif kind == "optimum":
         engine = optimum_engine(spec, threads, hint)
     elif kind == "edgeasr":
-        engine = edgeasr_engine(spec, threads)
+        engine = edgeasr_engine(spec, threads, hint)
     else:
         raise SystemExit(f"unknown engine kind {kind!r}")
     out.write(json.dumps({"load_s": time.perf_counter() - t0, **engine.info}) + "\n")

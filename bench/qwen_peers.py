@@ -138,7 +138,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, required=True, help="transformers 5 Qwen3-ASR checkpoint directory")
     ap.add_argument("--work", type=Path, required=True, help="where conversions and exports are cached")
-    ap.add_argument("--artifacts", nargs="*", default=[], help="edgeasr artifact directories")
+    ap.add_argument(
+        "--artifacts",
+        nargs="*",
+        default=[],
+        help="edgeasr artifact directories; DIR@bf16 runs an OpenVINO artifact at that precision hint",
+    )
     ap.add_argument("--engines", default="torch-fp32,torch-bf16,torch-int8,optimum-fp32,optimum-int8,optimum-int4")
     ap.add_argument("--manifest", type=Path, default=Path("data/eval/manifest.jsonl"))
     ap.add_argument("--seconds", default="10", help="clip lengths, comma-separated")
@@ -185,10 +190,14 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown engine {name!r}")
     profiles = {}
-    for art in args.artifacts:
+    hints = {name: args.ov_hint for name, *_ in engines}  # optimum engines share --ov-hint
+    for spec in args.artifacts:
+        art, _, precision = spec.partition("@")
         prof = load_artifact(art).manifest.get("profile", {}).get("name", Path(art).name)
-        profiles[f"edgeasr-{prof}"] = art
-        engines.append((f"edgeasr-{prof}", "edgeasr", str(art), sys.executable))
+        name = f"edgeasr-{prof}" + (f"@{precision}" if precision else "")
+        profiles[name] = art
+        hints[name] = precision
+        engines.append((name, "edgeasr", str(art), sys.executable))
 
     bandwidth = read_bandwidth(args.threads)
     machine = describe()
@@ -204,7 +213,7 @@ def main() -> None:
         workers = []
         for name, kind, spec, python in group:
             try:
-                workers.append(Worker(name, kind, spec, args.threads, python, args.ov_hint))
+                workers.append(Worker(name, kind, spec, args.threads, python, hints[name]))
                 print(f"{name}: loaded in {workers[-1].info['load_s']:.1f} s", flush=True)
             except RuntimeError as e:
                 print(f"{name}: FAILED to load ({e})", flush=True)
