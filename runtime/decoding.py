@@ -161,9 +161,9 @@ def forced_logits(
     n = len(prompt)
     cache = KVCache(kv_shape, 1)
     limit = n + len(tokens)
-    one = np.ones((1, 1), dtype=np.int64)
-    logits, new = model.step(np.array([prompt]), np.arange(n)[None], cache.mask(np.ones((1, n), np.int64)), cache.buf)
-    cache.append(new, np.ones((1, n), np.int64), limit)
+    one, prompt_mask = np.ones((1, 1), dtype=np.int64), np.ones((1, n), dtype=np.int64)
+    logits, new = model.step(np.array([prompt]), np.arange(n)[None], cache.mask(prompt_mask), cache.buf)
+    cache.append(new, prompt_mask, limit)
     out = [logits[0]]
     for i, tok in enumerate(tokens):
         logits, new = model.step(np.array([[tok]]), np.array([[n + i]]), cache.mask(one), cache.buf)

@@ -136,6 +136,7 @@ class DecoderLayer(nn.Module):
         super().__init__()
         a, mlp = layer.self_attn, layer.mlp
         self.heads, self.kv_heads, self.head_dim, self.scale = heads, kv_heads, head_dim, a.scaling
+        self.rep = heads // kv_heads  # query heads per KV head
         self.attn_norm, self.mlp_norm = layer.input_layernorm, layer.post_attention_layernorm
         self.q_proj, self.k_proj, self.v_proj, self.o_proj = a.q_proj, a.k_proj, a.v_proj, a.o_proj
         self.q_norm, self.k_norm = a.q_norm, a.k_norm
@@ -164,8 +165,8 @@ class DecoderLayer(nn.Module):
         k = k * cos + _rotate_half(k, d) * sin
         # Grouped-query attention without copying K/V per query head: the `rep` query heads
         # that share a KV head are stacked along the query axis instead (q is laid out as
-        # (kv_heads, rep, n) and viewed as (kv_heads, rep * n)), and the mask is tiled to match.
-        rep = heads // kv_heads
+        # (kv_heads, rep, n) and viewed as (kv_heads, rep * n)); the graph tiles the mask to match.
+        rep = self.rep
         qg = q.reshape(b, kv_heads, rep * n, d)
         out = attend_cached(qg, k, v, past_k, past_v, bias, self.scale, slots)  # (b, kv_heads, rep * n, d)
         out = out.view(b, kv_heads, rep, n, d).permute(0, 3, 1, 2, 4)  # (b, n, kv_heads, rep, d): head kv * rep + r
@@ -214,7 +215,7 @@ class DecoderGraph(nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = (emb.cos() * self.rope_scale).unsqueeze(1), (emb.sin() * self.rope_scale).unsqueeze(1)
         bias = causal_bias(attention_mask, slots, n)
-        bias = bias.repeat(1, 1, self.layers[0].heads // self.layers[0].kv_heads, 1)  # queries stacked per KV head
+        bias = bias.repeat(1, 1, self.layers[0].rep, 1)  # once for every layer: queries stacked per KV head
         new = []
         for i, layer in enumerate(self.layers):
             x, k, v = layer(x, cos, sin, bias, past[2 * i], past[2 * i + 1], (b, n, slots))
