@@ -22,6 +22,9 @@ import numpy as np
 # layout was exported by an older edgeasr and is refused at load.
 KV_LAYOUT = ["layer", "k_or_v", "batch", "head", "slot", "head_dim"]
 GROW = 64  # slots added when the buffer is full: 0.6B Qwen3-ASR, 229 KB per slot read each step
+# Prompt tokens per prefill call. A call's new entries and activations are held beside the
+# buffer; a 60 s Qwen3-ASR clip is ~800 prompt tokens (0.6B: 183 MB of new entries in one call).
+PREFILL_CHUNK = 256
 
 
 def past_feeds(buf: np.ndarray) -> dict[str, np.ndarray]:
@@ -48,13 +51,13 @@ class KVCache:
         """Attention mask for a call: every slot (unfilled ones 0), then the new tokens' mask."""
         return np.concatenate([self.valid, new], axis=1)
 
-    def append(self, new: list[np.ndarray], new_mask: np.ndarray, limit: int) -> None:
+    def append(self, new: list[np.ndarray], new_mask: np.ndarray, limit: int, reserve: int = 0) -> None:
         """Write a call's new entries (each layer's keys, then values: (batch, heads, n, head_dim))
-        after the filled slots, growing the buffer by GROW slots (never past `limit`) when they
-        do not fit."""
+        after the filled slots. When they do not fit, the buffer grows to `reserve` slots or by
+        GROW, whichever is more, never past `limit`."""
         n, t = new[0].shape[2], self.filled
         if t + n > self.buf.shape[4]:
-            slots = max(t + n, min(t + n + GROW, limit))
+            slots = max(t + n, min(max(t + n + GROW, reserve), limit))
             grown = np.zeros((*self.buf.shape[:4], slots, self.buf.shape[5]), dtype=self.buf.dtype)
             grown[..., :t, :] = self.buf[..., :t, :]
             valid = np.zeros((self.valid.shape[0], slots), dtype=np.int64)
@@ -69,6 +72,20 @@ class KVCache:
         """Keep only these batch rows."""
         self.buf = np.ascontiguousarray(self.buf[:, :, rows])
         self.valid = self.valid[rows]
+
+
+def prefill(
+    model: StepModel, cache: KVCache, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, limit: int
+) -> np.ndarray:
+    """Feed the prompt in calls of PREFILL_CHUNK tokens; return the last call's logits. The
+    buffer is sized for the whole prompt (and a block of steps) after the first call, so it is
+    allocated once, and the later calls attend over its slots instead of a growing copy."""
+    plen = ids.shape[1]
+    for a in range(0, plen, PREFILL_CHUNK):
+        b = min(a + PREFILL_CHUNK, plen)
+        logits, new = model.step(ids[:, a:b], positions[:, a:b], cache.mask(mask[:, a:b]), cache.buf)
+        cache.append(new, mask[:, a:b], limit, reserve=plen + GROW)
+    return logits
 
 
 class StepModel(Protocol):
@@ -122,8 +139,7 @@ def greedy_decode(
     positions = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)
 
     t0 = time.perf_counter()
-    logits, new = model.step(ids, positions, cache.mask(prompt_mask), cache.buf)
-    cache.append(new, prompt_mask, limit)
+    logits = prefill(model, cache, ids, positions, prompt_mask, limit)
     result = DecodeResult(tokens=[[] for _ in range(batch)], prefill_s=time.perf_counter() - t0)
     rows = np.arange(batch)  # original index of each live row
     next_pos = positions[:, -1] + 1
@@ -162,8 +178,7 @@ def forced_logits(
     cache = KVCache(kv_shape, 1)
     limit = n + len(tokens)
     one, prompt_mask = np.ones((1, 1), dtype=np.int64), np.ones((1, n), dtype=np.int64)
-    logits, new = model.step(np.array([prompt]), np.arange(n)[None], cache.mask(prompt_mask), cache.buf)
-    cache.append(new, prompt_mask, limit)
+    logits = prefill(model, cache, np.array([prompt]), np.arange(n)[None], prompt_mask, limit)
     out = [logits[0]]
     for i, tok in enumerate(tokens):
         logits, new = model.step(np.array([[tok]]), np.array([[n + i]]), cache.mask(one), cache.buf)

@@ -60,6 +60,24 @@ def test_batch_equals_single(qwen_artifacts, clips):
     assert batched == single
 
 
+def test_prefill_in_calls_equals_one_call(monkeypatch, qwen_artifacts, clips):
+    """A prompt fed in calls of 16 tokens: each call must get the audio embeddings its audio
+    tokens have not used yet (rows of a batch at different offsets), and the logits must not move."""
+    from edgeasr.runtime import decoding
+
+    model = load_model(qwen_artifacts["onnx"], threads=2)
+    rt = model.runtime
+    prep = rt.prepare(load_audio(clips[2]), context="Anna, Friday")
+    whole = decoding.forced_logits(prep.step, prep.prompt, [11, 12, 13], rt.kv_shape)
+    single = [model.transcribe(c, max_new_tokens=10)[0].tokens for c in clips]
+    monkeypatch.setattr(decoding, "PREFILL_CHUNK", 16)
+    prep = rt.prepare(load_audio(clips[2]), context="Anna, Friday")
+    assert len(prep.prompt) > 10 * 16
+    split = decoding.forced_logits(prep.step, prep.prompt, [11, 12, 13], rt.kv_shape)
+    assert np.abs(split - whole).max() < 1e-4
+    assert [r.tokens for r in model.transcribe(clips, batch_size=3, max_new_tokens=10)] == single
+
+
 def test_audio_token_count_follows_the_encoder(qwen_artifacts, qwen_tiny):
     """Positions per clip equal transformers' own output length formula."""
     import torch

@@ -128,9 +128,25 @@ def _rotate_half(x: torch.Tensor, head_dim: int) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+def _fused(*linears: nn.Linear) -> nn.Linear:
+    """One Linear whose output is the given Linears' outputs side by side. A decode step reads
+    every weight once whatever the split, but each MatMul call costs a fixed overhead and small
+    ones stream slower: 0.6B int8 step, k_proj and v_proj at 22 GB/s against gate_proj's 30.
+    Block-wise quantization runs along the input axis, so the fused weight quantizes exactly
+    as its parts would."""
+    weight = torch.cat([m.weight for m in linears])
+    has_bias = linears[0].bias is not None
+    out = nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias)
+    out.weight = nn.Parameter(weight.detach(), requires_grad=False)
+    if has_bias:
+        out.bias = nn.Parameter(torch.cat([m.bias for m in linears]).detach(), requires_grad=False)
+    return out
+
+
 class DecoderLayer(nn.Module):
-    """One Qwen3 decoder layer over new tokens (GQA, per-head RMSNorm on q and k, RoPE);
-    graph nodes read `/layers.N/q_proj/MatMul`, `/layers.N/down_proj/MatMul`, ..."""
+    """One Qwen3 decoder layer over new tokens (GQA, per-head RMSNorm on q and k, RoPE), with
+    q/k/v and gate/up each as one product; graph nodes read `/layers.N/qkv_proj/MatMul`,
+    `/layers.N/down_proj/MatMul`, ..."""
 
     def __init__(self, layer: Any, heads: int, kv_heads: int, head_dim: int) -> None:
         super().__init__()
@@ -138,9 +154,10 @@ class DecoderLayer(nn.Module):
         self.heads, self.kv_heads, self.head_dim, self.scale = heads, kv_heads, head_dim, a.scaling
         self.rep = heads // kv_heads  # query heads per KV head
         self.attn_norm, self.mlp_norm = layer.input_layernorm, layer.post_attention_layernorm
-        self.q_proj, self.k_proj, self.v_proj, self.o_proj = a.q_proj, a.k_proj, a.v_proj, a.o_proj
+        self.qkv_proj, self.o_proj = _fused(a.q_proj, a.k_proj, a.v_proj), a.o_proj
         self.q_norm, self.k_norm = a.q_norm, a.k_norm
-        self.gate_proj, self.up_proj, self.down_proj, self.act = mlp.gate_proj, mlp.up_proj, mlp.down_proj, mlp.act_fn
+        self.gate_up_proj, self.down_proj, self.act = _fused(mlp.gate_proj, mlp.up_proj), mlp.down_proj, mlp.act_fn
+        self.inter = mlp.gate_proj.out_features
 
     def forward(
         self,
@@ -158,9 +175,10 @@ class DecoderLayer(nn.Module):
         b, n, slots = dims
         heads, kv_heads, d = self.heads, self.kv_heads, self.head_dim
         h = self.attn_norm(x)
-        q = self.q_norm(self.q_proj(h).view(b, n, heads, d)).transpose(1, 2)
-        k = self.k_norm(self.k_proj(h).view(b, n, kv_heads, d)).transpose(1, 2)
-        v = self.v_proj(h).view(b, n, kv_heads, d).transpose(1, 2)
+        q, k, v = self.qkv_proj(h).split([heads * d, kv_heads * d, kv_heads * d], dim=-1)
+        q = self.q_norm(q.view(b, n, heads, d)).transpose(1, 2)
+        k = self.k_norm(k.view(b, n, kv_heads, d)).transpose(1, 2)
+        v = v.view(b, n, kv_heads, d).transpose(1, 2)
         q = q * cos + _rotate_half(q, d) * sin
         k = k * cos + _rotate_half(k, d) * sin
         # Grouped-query attention without copying K/V per query head: the `rep` query heads
@@ -172,7 +190,8 @@ class DecoderLayer(nn.Module):
         out = out.view(b, kv_heads, rep, n, d).permute(0, 3, 1, 2, 4)  # (b, n, kv_heads, rep, d): head kv * rep + r
         x = x + self.o_proj(out.reshape(b, n, heads * d))
         h = self.mlp_norm(x)
-        x = x + self.down_proj(self.act(self.gate_proj(h)) * self.up_proj(h))
+        gate, up = self.gate_up_proj(h).split([self.inter, self.inter], dim=-1)
+        x = x + self.down_proj(self.act(gate) * up)
         return x, k, v
 
 

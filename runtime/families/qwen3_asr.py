@@ -191,22 +191,38 @@ class Qwen3ASRRuntime(FamilyRuntime):
 
 
 class _Step:
-    """Decoder step; audio embeddings are fed only to calls that contain audio tokens."""
+    """Decoder step. The graph gives a call's k-th audio token the k-th row of `audio_embeds`,
+    so a prefill cut into several calls gets, per call, the embeddings its audio tokens have not
+    yet used; calls without audio tokens get none."""
 
     def __init__(self, graph: object, audio_embeds: np.ndarray, audio_token: int) -> None:
         self.graph = graph
         self.audio = audio_embeds
         self.audio_token = audio_token
+        self.used = np.zeros(audio_embeds.shape[0], dtype=np.int64)  # embeddings consumed per row
         self.none = np.zeros((audio_embeds.shape[0], 0, audio_embeds.shape[2]), dtype=np.float32)
+
+    def _audio_for(self, ids: np.ndarray) -> np.ndarray:
+        counts = (ids == self.audio_token).sum(axis=1)
+        if not counts.any():
+            return self.none
+        if not self.used.any() and counts.max() == self.audio.shape[1]:
+            audio = self.audio  # the call holds every audio token (rows read only their first `counts`)
+        else:
+            audio = np.zeros((len(ids), int(counts.max()), self.audio.shape[2]), dtype=np.float32)
+            for r, (u, c) in enumerate(zip(self.used.tolist(), counts.tolist())):
+                part = self.audio[r, u : u + c]
+                audio[r, : len(part)] = part
+        self.used += counts
+        return audio
 
     def step(
         self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, past: np.ndarray
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        audio = self.audio if (ids == self.audio_token).any() else self.none
         out = self.graph.run(
             {
                 "input_ids": ids,
-                "audio_embeds": audio,
+                "audio_embeds": self._audio_for(ids),
                 "position_ids": positions.astype(np.int64),
                 "attention_mask": mask,
                 **past_feeds(past),
@@ -217,4 +233,5 @@ class _Step:
 
     def select(self, rows: np.ndarray) -> None:
         self.audio = self.audio[rows]
+        self.used = self.used[rows]
         self.none = self.none[rows]
