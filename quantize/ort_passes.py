@@ -1,4 +1,4 @@
-"""Graph rewrites after ONNX Runtime quantization.
+"""Graph rewrites around ONNX Runtime quantization.
 
 A tied embedding is one (vocab, d_model) table read two ways: the token lookup (Gather) and
 the output projection. Quantizers treat them as two weights, so a quantized decoder would
@@ -111,3 +111,28 @@ def share_int8_embedding(model: Any, table: str) -> bool:
         model.graph.node.insert(idx + k, node)
     _drop_unused(model)
     return True
+
+
+def own_conv_biases(model: Any) -> int:
+    """Give every Conv its own bias initializer. The exporter merges equal constants (a random
+    model's zero biases: three convolutions reading one tensor through Identity nodes); static
+    quantization then scales that one bias for the first convolution only, and ONNX Runtime
+    cannot fuse the others into QLinearConv. Returns how many biases were copied."""
+    from onnx import numpy_helper
+
+    inits = _inits(model)
+    source = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity"}
+    readers: dict[str, int] = {}
+    convs = [n for n in model.graph.node if n.op_type == "Conv" and len(n.input) > 2 and n.input[2]]
+    for n in convs:
+        name = source.get(n.input[2], n.input[2])
+        readers[name] = readers.get(name, 0) + 1
+    copied = 0
+    for n in convs:
+        name = source.get(n.input[2], n.input[2])
+        if name in inits and (readers[name] > 1 or name != n.input[2]):
+            own = numpy_helper.from_array(numpy_helper.to_array(inits[name]).copy(), f"{n.name}.bias")
+            model.graph.initializer.append(own)
+            n.input[2] = own.name
+            copied += 1
+    return copied

@@ -47,6 +47,8 @@ METHODS: dict[str, tuple[tuple[str, ...], dict[str, Field]]] = {
             "accuracy_level": Field(int, choices=(0, 1, 2, 3, 4)),
             "symmetric": Field(bool),
             "quantize_embedding": Field(bool),
+            "static_conv": Field(bool),
+            "calibration_clips": _CLIPS,
             "keep_fp": _PATTERNS,
         },
     ),
@@ -108,7 +110,7 @@ class GraphRecipe:
             "fp16": "fp16",
             "dynamic_int8": "int8-dynamic",
             "static_int8": "int8-static",
-            "matmul_nbits": f"int{p.get('bits', 4)}-weights",
+            "matmul_nbits": f"int{p.get('bits', 4)}-weights" + ("+int8-conv" if p.get("static_conv") else ""),
             "nncf_weights": f"{str(p.get('mode', 'int8_asym')).split('_')[0]}-weights",
             "nncf_static": "int8-static",
         }[self.method]
@@ -116,7 +118,7 @@ class GraphRecipe:
     @property
     def needs_calibration(self) -> bool:
         return self.method in ("static_int8", "nncf_static") or bool(
-            self.params.get("awq") or self.params.get("scale_estimation")
+            self.params.get("awq") or self.params.get("scale_estimation") or self.params.get("static_conv")
         )
 
 

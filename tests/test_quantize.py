@@ -53,3 +53,32 @@ def test_profile_builds_and_follows_fp32(profile, family, fp32_bases, calibratio
     top1, kl = _bound(profile)
     print(f"{family} {profile}: top-1 {f['top1']:.3f}, KL {f['kl_mean']:.5f}")
     assert f["top1"] >= top1 and f["kl_mean"] <= kl, f
+
+
+def test_static_conv_reaches_qlinearconv(fp32_bases, calibration, speech, tmp_path):
+    """`static_conv` on the Qwen3-ASR tiny model: every convolution of the stem ends up as
+    ONNX Runtime's QLinearConv (a shared bias would block the fusion), and the decoder's
+    distributions stay within the int8 bound."""
+    import onnx
+    import onnxruntime as ort
+
+    (tmp_path / "conv8.yaml").write_text(
+        "name: conv8\ndescription: d\nbackend: onnxruntime\ngraphs:\n"
+        "  encoder: {method: matmul_nbits, bits: 8, block_size: 128, static_conv: true, calibration_clips: 2}\n"
+        "  decoder: {method: matmul_nbits, bits: 8, block_size: 128}\n"
+    )
+    out = tmp_path / "art"
+    manifest = build(str(fp32_bases["qwen3_asr"]), load_profile(tmp_path / "conv8.yaml"), out, calibration=calibration)
+    assert manifest["graphs"]["encoder"]["precision"] == "int8-weights+int8-conv"
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(out / "encoder.onnx"), opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx"), load_external_data=False).graph.node]
+    assert ops.count("QLinearConv") == 3 and "Conv" not in ops
+    f = compare(
+        load_model(fp32_bases["qwen3_asr"], threads=2),
+        load_model(out, threads=2),
+        [load_audio(speech[1].audio)],
+        tokens=16,
+    )
+    assert f["kl_mean"] <= BOUNDS["int8"][1] and f["encoder_cosine"] > 0.99, f
