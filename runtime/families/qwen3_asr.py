@@ -206,8 +206,8 @@ class _Step:
         counts = (ids == self.audio_token).sum(axis=1)
         if not counts.any():
             return self.none
-        if not self.used.any() and counts.max() == self.audio.shape[1]:
-            audio = self.audio  # the call holds every audio token (rows read only their first `counts`)
+        if not self.used.any():
+            audio = self.audio  # no copy: each row's audio tokens read only its first `counts` rows
         else:
             audio = np.zeros((len(ids), int(counts.max()), self.audio.shape[2]), dtype=np.float32)
             for r, (u, c) in enumerate(zip(self.used.tolist(), counts.tolist())):
