@@ -15,8 +15,9 @@ from edgeasr.runtime.errors import EdgeASRError
 from edgeasr.runtime.families.base import FamilyRuntime, Prepared, Transcript
 from edgeasr.runtime.features import log_mel
 
-ENCODER_BATCH = 2  # 8 s windows per encoder call: the conv stem's activations grow with it (0.6B int8,
-# 60 s clip: peak RSS 2968 MB at 16 windows per call, 2178 MB at 2, encoder 2.59 -> 2.77 s)
+ENCODER_BATCH = 1  # 8 s windows per encoder call: the conv stem's activations grow with it (0.6B int8,
+# 60 s clip: peak RSS 2968 MB at 16 windows per call, 2178 MB at 2, encoder 2.59 -> 2.77 s; with the
+# prefill in calls, 10 s and 60 s clips in turn: 1.42-1.49 GB at 2, 1.41-1.43 at 1, encoder 2.50 -> 2.53 s)
 
 
 def _post_cnn(frames: np.ndarray) -> np.ndarray:
