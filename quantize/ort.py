@@ -100,14 +100,13 @@ class _Reader:
 def _static(src: Path, dst: Path, feeds: Feeds, p: dict[str, Any], op_types: list[str], method: str) -> None:
     """quantize_static in QDQ form: weights int8 (per channel unless told otherwise), activations
     uint8 with ranges calibrated on recorded inputs."""
-    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    names = [i.name for i in onnx.load(str(src), load_external_data=False).graph.input]
+    structure = load_graph(src, with_data=False)
     quantize_static(
         src,
         dst,
-        _Reader(feeds[: p.get("calibration_clips", 16) * 4], names),
+        _Reader(feeds[: p.get("calibration_clips", 16) * 4], [i.name for i in structure.graph.input]),
         quant_format=QuantFormat.QDQ,
         op_types_to_quantize=op_types,
         per_channel=p.get("per_channel", True),
@@ -118,7 +117,7 @@ def _static(src: Path, dst: Path, feeds: Feeds, p: dict[str, Any], op_types: lis
             "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile,
         }[method],
-        nodes_to_exclude=_excluded(load_graph(src, with_data=False), p.get("keep_fp", [])),
+        nodes_to_exclude=_excluded(structure, p.get("keep_fp", [])),
         use_external_data_format=_large(src),
         calibration_providers=["CPUExecutionProvider"],
         extra_options={"MatMulConstBOnly": True},
@@ -147,19 +146,19 @@ def matmul_nbits(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None)
     static int8 first, ranges from calibration: ONNX Runtime's QLinearConv runs a 480-channel 3x3
     convolution 4x faster than its float Conv, which is half of Qwen3-ASR's encoder time)."""
     p = recipe.params
+    if p.get("static_conv") and not feeds:
+        raise EdgeASRError("static_conv needs calibration audio")
     work = dst.parent / f".{dst.stem}.work"
-    if p.get("static_conv"):
-        if not feeds:
-            raise EdgeASRError("static_conv needs calibration audio")
-        work.mkdir(exist_ok=True)
-        model = load_graph(src)
-        if own_conv_biases(model):
-            save_graph(model, work / "biases.onnx")
-            src = work / "biases.onnx"
-        # min-max ranges: the stem's inputs are the bounded log-mel and GELU outputs
-        _static(src, work / "conv.onnx", feeds, {**p, "keep_fp": []}, ["Conv"], "minmax")
-        src = work / "conv.onnx"
     try:
+        if p.get("static_conv"):
+            work.mkdir(exist_ok=True)
+            model = load_graph(src)
+            if own_conv_biases(model):
+                save_graph(model, work / "biases.onnx")
+                src = work / "biases.onnx"
+            # min-max ranges: the stem's inputs are the bounded log-mel and GELU outputs
+            _static(src, work / "conv.onnx", feeds, {**p, "keep_fp": []}, ["Conv"], "minmax")
+            src = work / "conv.onnx"
         return _matmul_nbits(load_graph(src), dst, p)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -136,7 +136,7 @@ def _fused(*linears: nn.Linear) -> nn.Linear:
     as its parts would."""
     weight = torch.cat([m.weight for m in linears])
     has_bias = linears[0].bias is not None
-    out = nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias)
+    out = nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias, device="meta")  # no random init to discard
     out.weight = nn.Parameter(weight.detach(), requires_grad=False)
     if has_bias:
         out.bias = nn.Parameter(torch.cat([m.bias for m in linears]).detach(), requires_grad=False)
