@@ -108,8 +108,14 @@ def export_loaded(loaded: LoadedModel, fmt: str, out: Path, force: bool = False,
     with staging_dir(out, force) as tmp:
         graphs: dict[str, Any] = {}
         for spec in fam.graphs(loaded):
-            onnx_path = export_onnx(spec, tmp / f"{spec.name}.onnx", opset)
-            entry = {"file": onnx_path.name, **graph_io(spec), "precision": "fp32"}
+            if spec.backend is not None and spec.backend != FORMATS[fmt]:
+                continue
+            stem = spec.name if spec.backend is None else f"{spec.name}.{spec.backend}"
+            onnx_path = export_onnx(spec, tmp / f"{stem}.onnx", opset)
+            entry = {"file": onnx_path.name, **graph_io(spec), "precision": "fp32", "cache": spec.cache}
+            if spec.backend is not None:  # a variant: beside the portable graph, which builds for other backends
+                graphs[spec.name].setdefault("variants", {})[spec.backend] = entry
+                continue
             if fmt == "openvino":
                 xml = to_openvino(onnx_path, tmp / f"{spec.name}.xml")
                 for p in tmp.glob(f"{spec.name}.onnx*"):

@@ -64,18 +64,27 @@ def build(
         if needs:
             count = max(prof.recipe(g).params.get("calibration_clips", 16) for g in needs)
             clips = calibration_clips(calibration, count)
-            feeds = record_feeds(base, clips, needs)
+            for g in needs:
+                entry = base_manifest["graphs"][g].get("variants", {}).get(prof.backend, {})
+                if entry.get("cache") == "in_place" and prof.recipe(g).method == "static_int8":
+                    raise EdgeASRError(
+                        f"{g}: static int8 needs the graph's activations recorded, which ONNX Runtime's form of "
+                        "this decoder (cache written in place) does not allow; quantize it weight-only (matmul_nbits)"
+                    )
+            feeds = record_feeds(base, clips, needs, portable=prof.backend != "onnxruntime")
             calib = {"manifest": str(calibration), "clips": len(clips), "sha256": clips_hash(clips)}
         with staging_dir(Path(out), force) as tmp:
             graphs = {}
             for g in graph_names:
                 recipe = prof.recipe(g)
-                src = base / base_manifest["graphs"][g]["file"]
+                entry = {k: v for k, v in base_manifest["graphs"][g].items() if k != "variants"}
+                entry = base_manifest["graphs"][g].get("variants", {}).get(prof.backend, entry)
+                src = base / entry["file"]
                 if prof.backend == "onnxruntime":
                     dst = ort.apply(recipe, src, tmp / f"{g}.onnx", feeds.get(g))
                 else:
                     dst = ov.apply(recipe, src, tmp / f"{g}.xml", feeds.get(g))
-                graphs[g] = {**base_manifest["graphs"][g], "file": dst.name, "precision": recipe.precision}
+                graphs[g] = {**entry, "file": dst.name, "precision": recipe.precision}
             shutil.copyfile(base / base_manifest["tokenizer"], tmp / base_manifest["tokenizer"])
             if base_manifest.get("vad"):
                 shutil.copyfile(base / base_manifest["vad"]["file"], tmp / base_manifest["vad"]["file"])

@@ -34,19 +34,24 @@ def clips_hash(clips: list[Path]) -> str:
     return h.hexdigest()
 
 
-def record_feeds(artifact: Path, clips: list[Path], graphs: set[str], max_items: int = 64) -> dict[str, Feeds]:
+def record_feeds(
+    artifact: Path, clips: list[Path], graphs: set[str], max_items: int = 64, portable: bool = False
+) -> dict[str, Feeds]:
     """Run the fp32 artifact on the clips and keep what each graph was fed; long decoder
-    traces are thinned evenly to `max_items`, keeping the prefill calls."""
+    traces are thinned evenly to `max_items`, keeping the prefill calls. `portable`: record
+    the portable graphs' feeds (a build for another backend than ONNX Runtime)."""
     model = load_model(artifact, backend="onnxruntime")
     model.runtime.trim_windows = False  # whole windows: one shape per input (FamilyRuntime.trim_windows)
+    if portable:
+        model.runtime.use_portable_graphs()
     recorded: dict[str, Feeds] = {g: [] for g in graphs}
     for name in graphs:
         graph = model.runtime.graphs[name]
         original = graph.run
 
-        def run(feeds: dict[str, np.ndarray], release: bool = False, _name: str = name, _orig=original) -> dict:  # noqa: ANN001
+        def run(feeds: dict[str, np.ndarray], release: bool = False, in_place=None, _name=name, _orig=original) -> dict:  # noqa: ANN001
             recorded[_name].append({k: np.array(v, copy=True) for k, v in feeds.items()})
-            return _orig(feeds, release)
+            return _orig(feeds, release, in_place)
 
         graph.run = run  # type: ignore[method-assign]
     for clip in clips:

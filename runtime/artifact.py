@@ -44,8 +44,14 @@ class Artifact:
         """Absolute path of a file listed in the manifest."""
         return self.path / name
 
-    def graph_path(self, graph: str) -> Path:
-        return self.file(self.manifest["graphs"][graph]["file"])
+    def graph_entry(self, graph: str, backend: str | None = None) -> dict[str, Any]:
+        """A graph's manifest entry, or its variant for `backend` where the artifact has one
+        (an fp32 export keeps ONNX Runtime's own decoder beside the portable one)."""
+        entry = self.manifest["graphs"][graph]
+        return entry.get("variants", {}).get(backend, entry)
+
+    def graph_path(self, graph: str, backend: str | None = None) -> Path:
+        return self.file(self.graph_entry(graph, backend)["file"])
 
     @property
     def size_mb(self) -> float:

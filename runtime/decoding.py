@@ -3,10 +3,12 @@ the loop owns.
 
 The cache is one buffer of shape (layers, 2, batch, kv_heads, slots, head_dim). Each layer's
 keys and values, `buf[layer, 0]` and `buf[layer, 1]`, are contiguous views, handed to the graph
-as its per-layer inputs without a copy; the graph attends over all the slots (unfilled ones are
-masked) and the new tokens, and returns only the new entries, which are written in place. The
-buffer grows a block of slots at a time, so a step reads at most a block of empty slots and the
-cache is copied once per block instead of once per layer per step.
+as its per-layer inputs without a copy. A portable graph attends over all the slots (unfilled
+ones are masked) and the new tokens, and returns only the new entries, which the loop writes
+after the filled slots. ONNX Runtime's form of a decoder (`in_place`) is bound to the buffer as
+its outputs too: its attention nodes write the new entries there and attend over the filled
+slots only. The buffer grows a block of slots at a time, so the cache is copied once per block
+instead of once per layer per step.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def past_feeds(buf: np.ndarray) -> dict[str, np.ndarray]:
     return {f"past_{kv}.{i}": buf[i, j] for i in range(buf.shape[0]) for j, kv in enumerate(("key", "value"))}
 
 
+def in_place_outputs(layers: int) -> dict[str, str]:
+    """The outputs `present_key.N` / `present_value.N` of a graph that writes into the buffer,
+    each bound to its input `past_key.N` / `past_value.N`."""
+    return {f"present_{kv}.{i}": f"past_{kv}.{i}" for i in range(layers) for kv in ("key", "value")}
+
+
 def new_entries(outputs: dict[str, np.ndarray], layers: int) -> list[np.ndarray]:
     """The graph outputs `new_key.N` / `new_value.N` in cache order (layer 0 keys, values, ...)."""
     return [outputs[f"new_{kv}.{i}"] for i in range(layers) for kv in ("key", "value")]
@@ -48,15 +56,15 @@ class KVCache:
         self.valid = np.zeros((batch, 0), dtype=np.int64)
         self.filled = 0
 
-    def mask(self, new: np.ndarray) -> np.ndarray:
-        """Attention mask for a call: every slot (unfilled ones 0), then the new tokens' mask."""
-        return np.concatenate([self.valid, new], axis=1)
+    def mask(self, new: np.ndarray, filled_only: bool = False) -> np.ndarray:
+        """Attention mask for a call: every slot (unfilled ones 0), or only the filled ones, then
+        the new tokens' mask."""
+        return np.concatenate([self.valid[:, : self.filled] if filled_only else self.valid, new], axis=1)
 
-    def append(self, new: list[np.ndarray], new_mask: np.ndarray, limit: int, reserve: int = 0) -> None:
-        """Write a call's new entries (each layer's keys, then values: (batch, heads, n, head_dim))
-        after the filled slots. When they do not fit, the buffer grows to `reserve` slots or by
-        GROW, whichever is more, never past `limit`."""
-        n, t = new[0].shape[2], self.filled
+    def make_room(self, n: int, limit: int, reserve: int = 0) -> None:
+        """Have at least `n` unfilled slots: when they are missing, the buffer grows to `reserve`
+        slots or by GROW, whichever is more, never past `limit`."""
+        t = self.filled
         if t + n > self.buf.shape[4]:
             slots = max(t + n, min(max(t + n + GROW, reserve), limit))
             grown = np.zeros((*self.buf.shape[:4], slots, self.buf.shape[5]), dtype=self.buf.dtype)
@@ -64,8 +72,16 @@ class KVCache:
             valid = np.zeros((self.valid.shape[0], slots), dtype=np.int64)
             valid[:, :t] = self.valid[:, :t]
             self.buf, self.valid = grown, valid
-        for i, entries in enumerate(new):
-            self.buf[i // 2, i % 2, :, :, t : t + n] = entries
+
+    def append(self, new: list[np.ndarray], new_mask: np.ndarray, limit: int, reserve: int = 0) -> None:
+        """Write a call's new entries (each layer's keys, then values: (batch, heads, n, head_dim))
+        after the filled slots, growing the buffer as `make_room` does. No entries: the graph
+        has written them into the buffer itself; only the bookkeeping moves on."""
+        n, t = new_mask.shape[1], self.filled
+        if new:
+            self.make_room(n, limit, reserve)
+            for i, entries in enumerate(new):
+                self.buf[i // 2, i % 2, :, :, t : t + n] = entries
         self.valid[:, t : t + n] = new_mask
         self.filled = t + n
 
@@ -75,25 +91,45 @@ class KVCache:
         self.valid = self.valid[rows]
 
 
+def call(
+    model: StepModel,
+    cache: KVCache,
+    ids: np.ndarray,
+    positions: np.ndarray,
+    mask: np.ndarray,
+    limit: int,
+    reserve: int = 0,
+) -> np.ndarray:
+    """One decoder call on new tokens and the cache update; returns the last-position logits.
+    A model that writes into the buffer (`in_place`) gets room for the new entries beforehand
+    and a mask over the filled slots only; the others return the entries, which are copied in."""
+    in_place = getattr(model, "in_place", False)
+    if in_place:
+        cache.make_room(ids.shape[1], limit, reserve)
+    logits, new = model.step(ids, positions, cache.mask(mask, filled_only=in_place), cache.buf)
+    cache.append(new, mask, limit, reserve)
+    return logits
+
+
 def prefill(
     model: StepModel, cache: KVCache, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, limit: int
 ) -> np.ndarray:
     """Feed the prompt in calls of PREFILL_CHUNK tokens; return the last call's logits. A prompt
     of up to twice that goes in one call: splitting it would cost speed (a 10 s clip's 150 tokens
     as 128 + 22: +4% prefill) for memory that only long prompts need. The buffer is sized for
-    the whole prompt (and a block of steps) after the first call, so it is allocated once, and
-    the later calls attend over its slots instead of a growing copy."""
+    the whole prompt (and a block of steps) at the first call that needs room, so it is
+    allocated once, and the later calls attend over its slots instead of a growing copy."""
     plen = ids.shape[1]
     size = plen if plen <= 2 * PREFILL_CHUNK else PREFILL_CHUNK
     for a in range(0, plen, size):
         b = min(a + size, plen)
-        logits, new = model.step(ids[:, a:b], positions[:, a:b], cache.mask(mask[:, a:b]), cache.buf)
-        cache.append(new, mask[:, a:b], limit, reserve=plen + GROW)
+        logits = call(model, cache, ids[:, a:b], positions[:, a:b], mask[:, a:b], limit, reserve=plen + GROW)
     return logits
 
 
 class StepModel(Protocol):
-    """What a family gives the decoding loop."""
+    """What a family gives the decoding loop. A model may also set `in_place = True`: its graph
+    writes the new entries into the buffer `past` itself and `step` returns none (see `call`)."""
 
     def step(
         self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, past: np.ndarray
@@ -166,9 +202,8 @@ def greedy_decode(
             model.select(sel)
         one = np.ones((len(rows), 1), dtype=np.int64)
         t0 = time.perf_counter()
-        logits, new = model.step(nxt[:, None].astype(np.int64), next_pos[:, None], cache.mask(one), cache.buf)
+        logits = call(model, cache, nxt[:, None].astype(np.int64), next_pos[:, None], one, limit)
         result.step_s.append(time.perf_counter() - t0)
-        cache.append(new, one, limit)
         next_pos = next_pos + 1
     return result
 
@@ -185,7 +220,6 @@ def forced_logits(
     logits = prefill(model, cache, np.array([prompt]), np.arange(n)[None], prompt_mask, limit)
     out = [logits[0]]
     for i, tok in enumerate(tokens):
-        logits, new = model.step(np.array([[tok]]), np.array([[n + i]]), cache.mask(one), cache.buf)
-        cache.append(new, one, limit)
+        logits = call(model, cache, np.array([[tok]]), np.array([[n + i]]), one, limit)
         out.append(logits[0])
     return np.stack(out)

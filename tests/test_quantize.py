@@ -42,6 +42,10 @@ def test_profile_builds_and_follows_fp32(profile, family, fp32_bases, calibratio
     manifest = build(str(fp32_bases[family]), profile, out, calibration=calibration)
     assert manifest["profile"]["name"] == profile and manifest["family"] == family
     assert json.loads((out / "manifest.json").read_text())["files"] == manifest["files"]
+    decoder = manifest["graphs"]["decoder"]  # ONNX Runtime builds take the export's ONNX Runtime form
+    assert "variants" not in decoder
+    in_place = family == "qwen3_asr" and manifest["backend"] == "onnxruntime"
+    assert decoder["cache"] == ("in_place" if in_place else "returned")
     if (
         load_profile(profile).recipe("encoder").needs_calibration
         or load_profile(profile).recipe("decoder").needs_calibration

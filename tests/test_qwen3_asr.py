@@ -78,6 +78,30 @@ def test_prefill_in_calls_equals_one_call(monkeypatch, qwen_artifacts, clips):
     assert [r.tokens for r in model.transcribe(clips, batch_size=3, max_new_tokens=10)] == single
 
 
+def test_in_place_decoder_equals_portable(qwen_artifacts, clips):
+    """The ONNX export keeps ONNX Runtime's decoder (GroupQueryAttention nodes writing into the
+    bound cache buffer) beside the portable one; both must give the same logits and tokens,
+    left-padded batches included."""
+    import onnx
+
+    from edgeasr.runtime import decoding
+
+    fast = load_model(qwen_artifacts["onnx"], threads=2)
+    plain = load_model(qwen_artifacts["onnx"], threads=2)
+    art = plain.runtime.artifact
+    ops = {n.op_type for n in onnx.load(art.graph_path("decoder", "onnxruntime"), load_external_data=False).graph.node}
+    assert "GroupQueryAttention" in ops and fast.runtime.cache_mode["decoder"] == "in_place"
+    plain.runtime.use_portable_graphs()
+    assert plain.runtime.cache_mode["decoder"] == "returned"
+    logits = []
+    for m in (fast, plain):
+        prep = m.runtime.prepare(load_audio(clips[1]), context="Anna, Friday")
+        logits.append(decoding.forced_logits(prep.step, prep.prompt, [11, 12, 13, 14], m.runtime.kv_shape))
+    assert np.abs(logits[0] - logits[1]).max() < 1e-4
+    tokens = [[r.tokens for r in m.transcribe(clips, batch_size=3, max_new_tokens=12)] for m in (fast, plain)]
+    assert tokens[0] == tokens[1]
+
+
 def test_audio_token_count_follows_the_encoder(qwen_artifacts, qwen_tiny):
     """Positions per clip equal transformers' own output length formula."""
     import torch

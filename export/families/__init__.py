@@ -23,6 +23,10 @@ class GraphSpec:
     example: tuple[Any, ...]
     inputs: dict[str, tuple[str | int, ...]]
     outputs: dict[str, tuple[str | int, ...]]
+    # A form of the graph for one backend only (e.g. with ONNX Runtime's own attention op),
+    # stored beside the portable one as that backend's variant.
+    backend: str | None = None
+    cache: str = "returned"  # "in_place": the graph writes new K/V into the cache buffer it is bound to
 
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         spec = {**self.inputs, **self.outputs}

@@ -21,10 +21,13 @@ from torch import nn
 
 from edgeasr.export.families import GraphSpec
 from edgeasr.export.families.layers import (
+    OrtGroupQueryAttention,
+    OrtRotaryEmbedding,
     attend,
     attend_cached,
     cache_io,
     causal_bias,
+    rotate_half,
     split_heads,
 )
 from edgeasr.export.sources import LoadedModel
@@ -37,20 +40,31 @@ ENCODER_IO = {
 }
 
 
-def decoder_io(layers: int) -> dict[str, dict[str, tuple[str | int, ...]]]:
-    """Decoder I/O: the attention mask covers the cache slots, then the new tokens."""
+def decoder_io(layers: int, in_place: bool = False) -> dict[str, dict[str, tuple[str | int, ...]]]:
+    """Decoder I/O: the attention mask covers the cache slots, then the new tokens. In place
+    (the ONNX Runtime form): the mask covers the filled slots, then the new tokens, and the
+    `present_*` outputs are the cache buffers themselves, bound to the `past_*` inputs."""
+    if in_place:
+        mask, past, new = (
+            ("batch", "filled_and_tokens"),
+            cache_io(layers, "kv_heads", slots="capacity"),
+            {**cache_io(layers, "kv_heads", "present", "capacity")},
+        )
+    else:
+        mask, past, new = (
+            ("batch", "slots_and_tokens"),
+            cache_io(layers, "kv_heads"),
+            {**cache_io(layers, "kv_heads", "new", "tokens")},
+        )
     return {
         "inputs": {
             "input_ids": ("batch", "tokens"),
             "audio_embeds": ("batch", "audio_tokens", "hidden"),
             "position_ids": ("batch", "tokens"),
-            "attention_mask": ("batch", "slots_and_tokens"),
-            **cache_io(layers, "kv_heads"),
+            "attention_mask": mask,
+            **past,
         },
-        "outputs": {
-            "logits": ("batch", "vocab"),
-            **cache_io(layers, "kv_heads", "new", "tokens"),
-        },
+        "outputs": {"logits": ("batch", "vocab"), **new},
     }
 
 
@@ -123,11 +137,6 @@ class EncoderGraph(nn.Module):
         return self.projector(tw.ln_post(x))
 
 
-def _rotate_half(x: torch.Tensor, head_dim: int) -> torch.Tensor:
-    half = head_dim // 2  # a constant: x.shape[-1] would be traced as a shape computation
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 def _fused(*linears: nn.Linear) -> nn.Linear:
     """One Linear whose output is the given Linears' outputs side by side. A decode step reads
     every weight once whatever the split, but each MatMul call costs a fixed overhead and small
@@ -167,38 +176,44 @@ class DecoderLayer(nn.Module):
         bias: torch.Tensor,
         past_k: torch.Tensor,
         past_v: torch.Tensor,
-        dims: tuple[Any, Any, Any],
+        dims: tuple[Any, ...],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # batch, new tokens and cache slots come from the graph inputs, not from this layer's
         # tensors: every layer's reshapes then share one shape computation (ONNX Runtime merges
         # the identical nodes), instead of each layer reading its own shapes (~1,000 nodes at 0.6B)
-        b, n, slots = dims
+        b, n = dims[0], dims[1]
         heads, kv_heads, d = self.heads, self.kv_heads, self.head_dim
-        h = self.attn_norm(x)
-        q, k, v = self.qkv_proj(h).split([heads * d, kv_heads * d, kv_heads * d], dim=-1)
-        q = self.q_norm(q.view(b, n, heads, d)).transpose(1, 2)
-        k = self.k_norm(k.view(b, n, kv_heads, d)).transpose(1, 2)
-        v = v.view(b, n, kv_heads, d).transpose(1, 2)
-        q = q * cos + _rotate_half(q, d) * sin
-        k = k * cos + _rotate_half(k, d) * sin
-        # Grouped-query attention without copying K/V per query head: the `rep` query heads
-        # that share a KV head are stacked along the query axis instead (q is laid out as
-        # (kv_heads, rep, n) and viewed as (kv_heads, rep * n)); the graph tiles the mask to match.
-        rep = self.rep
-        qg = q.reshape(b, kv_heads, rep * n, d)
-        out = attend_cached(qg, k, v, past_k, past_v, bias, self.scale, slots)  # (b, kv_heads, rep * n, d)
-        out = out.view(b, kv_heads, rep, n, d).permute(0, 3, 1, 2, 4)  # (b, n, kv_heads, rep, d): head kv * rep + r
-        x = x + self.o_proj(out.reshape(b, n, heads * d))
-        h = self.mlp_norm(x)
-        gate, up = self.gate_up_proj(h).split([self.inter, self.inter], dim=-1)
+        q, k, v = self.qkv_proj(self.attn_norm(x)).split([heads * d, kv_heads * d, kv_heads * d], dim=-1)
+        q, k = self.q_norm(q.view(b, n, heads, d)), self.k_norm(k.view(b, n, kv_heads, d))
+        if len(dims) == 6:  # the ONNX Runtime graph: its own rotary and attention nodes, tokens first
+            rows = dims[4]  # token (b, s) is row b * n + s of this call's cos/sin tables
+            q = OrtRotaryEmbedding.apply(q.reshape(b, n, heads * d), rows, cos, sin, heads)
+            k = OrtRotaryEmbedding.apply(k.reshape(b, n, kv_heads * d), rows, cos, sin, kv_heads)
+            out, k, v = OrtGroupQueryAttention.apply(
+                q, k, v, past_k, past_v, dims[2], dims[3], bias, dims[5], heads, kv_heads, self.scale
+            )
+        else:
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, n, kv_heads, d).transpose(1, 2)
+            q, k = (t * cos + rotate_half(t, d) * sin for t in (q, k))
+            # Grouped-query attention without copying K/V per query head: the `rep` query heads
+            # that share a KV head are stacked along the query axis instead (q is laid out as
+            # (kv_heads, rep, n) and viewed as (kv_heads, rep * n)); the graph tiles the mask to match.
+            rep = self.rep
+            out = attend_cached(q.reshape(b, kv_heads, rep * n, d), k, v, past_k, past_v, bias, self.scale, dims[2])
+            out = out.view(b, kv_heads, rep, n, d).permute(0, 3, 1, 2, 4).reshape(b, n, heads * d)  # head kv * rep + r
+        x = x + self.o_proj(out)
+        gate, up = self.gate_up_proj(self.mlp_norm(x)).split([self.inter, self.inter], dim=-1)
         x = x + self.down_proj(self.act(gate) * up)
         return x, k, v
 
 
 class DecoderGraph(nn.Module):
-    """Qwen3 text decoder step with audio embeddings spliced at the audio-token positions."""
+    """Qwen3 text decoder step with audio embeddings spliced at the audio-token positions.
+    `in_place`: the ONNX Runtime form, whose attention nodes write the new keys and values into
+    the cache buffer bound as both input and output (`present_*` outputs, no copies), and whose
+    mask covers only the filled slots."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, in_place: bool = False) -> None:
         super().__init__()
         lm = model.model.language_model
         cfg = lm.config
@@ -210,6 +225,7 @@ class DecoderGraph(nn.Module):
         self.register_buffer("inv_freq", lm.rotary_emb.inv_freq.detach().clone(), persistent=False)
         self.rope_scale = float(lm.rotary_emb.attention_scaling)
         self.audio_token = model.config.audio_token_id
+        self.in_place = in_place
 
     def forward(
         self,
@@ -232,12 +248,25 @@ class DecoderGraph(nn.Module):
         # 1-D RoPE (the three M-RoPE rows are identical for speech-only input)
         freqs = position_ids.unsqueeze(-1).float() * self.inv_freq
         emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = (emb.cos() * self.rope_scale).unsqueeze(1), (emb.sin() * self.rope_scale).unsqueeze(1)
-        bias = causal_bias(attention_mask, slots, n)
-        bias = bias.repeat(1, 1, self.layers[0].rep, 1)  # once for every layer: queries stacked per KV head
+        cos, sin = emb.cos() * self.rope_scale, emb.sin() * self.rope_scale
+        if self.in_place:
+            # the mask covers the filled slots and the new tokens: `total` slots after this call,
+            # the same count for every row (left padding is masked by the bias, not by lengths)
+            total = attention_mask.shape[1]
+            seqlens = (torch.ones_like(attention_mask[:, 0]) * (total - 1)).to(torch.int32)
+            bias = causal_bias(attention_mask, total - n, n)
+            rows = torch.arange(b * n).view(b, n)
+            dims: tuple[Any, ...] = (b, n, seqlens, seqlens[0] + 1, rows, torch.ones_like(seqlens) * n)
+            half = self.inv_freq.shape[0]
+            cos, sin = (t[..., :half].reshape(b * n, half) for t in (cos, sin))  # the rotary node's tables
+        else:
+            bias = causal_bias(attention_mask, slots, n)
+            bias = bias.repeat(1, 1, self.layers[0].rep, 1)  # once for every layer: queries stacked per KV head
+            dims = (b, n, slots)
+            cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
         new = []
         for i, layer in enumerate(self.layers):
-            x, k, v = layer(x, cos, sin, bias, past[2 * i], past[2 * i + 1], (b, n, slots))
+            x, k, v = layer(x, cos, sin, bias, past[2 * i], past[2 * i + 1], dims)
             new += [k, v]
         logits = nn.functional.linear(self.norm(x[:, -1]), self.lm_head.weight)
         return (logits, *new)
@@ -280,11 +309,19 @@ def graphs(loaded: LoadedModel, batch: int = 2) -> list[GraphSpec]:
     audio = torch.randn(batch, 2, tcfg.hidden_size)
     pos = torch.arange(4).repeat(batch, 1) + 3
     mask = torch.ones(batch, 7, dtype=torch.int64)
-    past = [torch.randn(batch, tcfg.num_key_value_heads, 3, head_dim) for _ in range(2 * tcfg.num_hidden_layers)]
+    layers, kv = tcfg.num_hidden_layers, tcfg.num_key_value_heads
+    past = [torch.randn(batch, kv, 3, head_dim) for _ in range(2 * layers)]
+    buffers = [torch.randn(batch, kv, 8, head_dim) for _ in range(2 * layers)]  # 3 filled + 4 new + 1 spare
     return [
         GraphSpec("encoder", enc, (mel, n_valid), **ENCODER_IO),
+        GraphSpec("decoder", DecoderGraph(loaded.model), (ids, audio, pos, mask, *past), **decoder_io(layers)),
         GraphSpec(
-            "decoder", DecoderGraph(loaded.model), (ids, audio, pos, mask, *past), **decoder_io(tcfg.num_hidden_layers)
+            "decoder",
+            DecoderGraph(loaded.model, in_place=True),
+            (ids, audio, pos, mask, *buffers),
+            **decoder_io(layers, in_place=True),
+            backend="onnxruntime",
+            cache="in_place",
         ),
     ]
 

@@ -10,7 +10,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from edgeasr.runtime.artifact import Artifact
-from edgeasr.runtime.decoding import greedy_decode, new_entries, past_feeds
+from edgeasr.runtime.decoding import greedy_decode, in_place_outputs, new_entries, past_feeds
 from edgeasr.runtime.errors import EdgeASRError
 from edgeasr.runtime.families.base import FamilyRuntime, Prepared, Transcript
 from edgeasr.runtime.features import log_mel
@@ -136,7 +136,7 @@ class Qwen3ASRRuntime(FamilyRuntime):
         return (self.dec["layers"], 2, self.dec["heads"], self.dec["head_dim"])
 
     def step_model(self, audio_embeds: np.ndarray) -> _Step:
-        return _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"])
+        return _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"], self.cache_mode["decoder"] == "in_place")
 
     def prepare(self, audio: np.ndarray, language: str | None = None, context: str | None = None) -> Prepared:
         embeds = self.encode([audio])[0]
@@ -196,8 +196,9 @@ class _Step:
     so a prefill cut into several calls gets, per call, the embeddings its audio tokens have not
     yet used; calls without audio tokens get none."""
 
-    def __init__(self, graph: object, audio_embeds: np.ndarray, audio_token: int) -> None:
+    def __init__(self, graph: object, audio_embeds: np.ndarray, audio_token: int, in_place: bool = False) -> None:
         self.graph = graph
+        self.in_place = in_place  # the graph writes its new K/V into the buffer (decoding.call)
         self.audio = audio_embeds
         self.audio_token = audio_token
         self.used = np.zeros(audio_embeds.shape[0], dtype=np.int64)  # embeddings consumed per row
@@ -229,8 +230,9 @@ class _Step:
                 **past_feeds(past),
             },
             release=ids.shape[1] > 1,  # a prefill's activations are far larger than a step's
+            in_place=in_place_outputs(past.shape[0]) if self.in_place else None,
         )
-        return out["logits"], new_entries(out, past.shape[0])
+        return out["logits"], [] if self.in_place else new_entries(out, past.shape[0])
 
     def select(self, rows: np.ndarray) -> None:
         self.audio = self.audio[rows]
