@@ -136,7 +136,7 @@ bench-qwen: $(STAMP) $(DATA)/manifest.jsonl
 # (fp32, int8, int4 weights) on the same random-weight checkpoint: one process per engine, one engine
 # at a time (at 0.6B all eleven engines together need ~40 GB)
 comma := ,
-QWEN_PEER_PROFILES ?= ort-fp32,ort-int8-weight-only,ort-int4-weight-only,ov-int8-weight-only,ov-int4-weight-only
+QWEN_PEER_PROFILES ?= ort-fp32,ort-int8-weight-only,ort-int4-weight-only,ort-int8-ov-encoder,ov-int8-weight-only,ov-int4-weight-only
 QWEN_PEER_SECONDS ?= 10,60
 # the OpenVINO profiles again at the precision optimum-intel runs at (OpenVINO's default: bf16 on CPUs with it)
 QWEN_PEER_AT ?= ov-int8-weight-only@bf16,ov-int4-weight-only@bf16

@@ -190,7 +190,7 @@ def main() -> None:
     cache = Path(tempfile.mkdtemp(prefix="ov-cache-", dir=args.work))
     os.environ["EDGEASR_OV_CACHE"] = str(cache)
     split = {p: p.partition("@")[::2] for p in args.profiles.split(",")}
-    ov = {p: (str(build(n)), prec) for p, (n, prec) in split.items() if load_artifact(build(n)).backend == "openvino"}
+    ov = {p: (str(build(n)), prec) for p, (n, prec) in split.items() if "openvino" in load_artifact(build(n)).backends}
     cold = cold_loads(ov, args.threads)
     bandwidth = read_bandwidth(args.threads)
     print(f"read bandwidth: {bandwidth:.1f} GB/s ({args.threads} threads); {describe()}", flush=True)

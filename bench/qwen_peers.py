@@ -257,7 +257,7 @@ def main() -> None:
     cache = Path(tempfile.mkdtemp(prefix="ov-cache-", dir=args.work))
     os.environ["EDGEASR_OV_CACHE"] = str(cache)
     try:
-        ov_arts = {n: (a, "") for n, a in profiles.items() if load_artifact(a).backend == "openvino"}
+        ov_arts = {n: (a, "") for n, a in profiles.items() if "openvino" in load_artifact(a).backends}
         cold = cold_loads(ov_arts, args.threads)
         if args.sequential:
             for e in engines:

@@ -65,26 +65,33 @@ def build(
             count = max(prof.recipe(g).params.get("calibration_clips", 16) for g in needs)
             clips = calibration_clips(calibration, count)
             for g in needs:
-                entry = base_manifest["graphs"][g].get("variants", {}).get(prof.backend, {})
+                entry = base_manifest["graphs"][g].get("variants", {}).get(prof.graph_backend(g), {})
                 if entry.get("cache") == "in_place" and prof.recipe(g).method == "static_int8":
                     raise EdgeASRError(
                         f"{g}: static int8 needs the graph's activations recorded, which ONNX Runtime's form of "
                         "this decoder (cache written in place) does not allow; quantize it weight-only (matmul_nbits)"
                     )
-            feeds = record_feeds(base, clips, needs, portable=prof.backend != "onnxruntime")
+            # ONNX Runtime's own graph forms for ONNX Runtime graphs, the portable ones otherwise
+            portable = {prof.graph_backend(g) != "onnxruntime" for g in needs}
+            if len(portable) > 1:
+                raise EdgeASRError("calibrating graphs for both backends in one profile is not supported")
+            feeds = record_feeds(base, clips, needs, portable=portable.pop())
             calib = {"manifest": str(calibration), "clips": len(clips), "sha256": clips_hash(clips)}
         with staging_dir(Path(out), force) as tmp:
             graphs = {}
             for g in graph_names:
                 recipe = prof.recipe(g)
+                backend = prof.graph_backend(g)
                 entry = {k: v for k, v in base_manifest["graphs"][g].items() if k != "variants"}
-                entry = base_manifest["graphs"][g].get("variants", {}).get(prof.backend, entry)
+                entry = base_manifest["graphs"][g].get("variants", {}).get(backend, entry)
                 src = base / entry["file"]
-                if prof.backend == "onnxruntime":
+                if backend == "onnxruntime":
                     dst = ort.apply(recipe, src, tmp / f"{g}.onnx", feeds.get(g))
                 else:
                     dst = ov.apply(recipe, src, tmp / f"{g}.xml", feeds.get(g))
                 graphs[g] = {**entry, "file": dst.name, "precision": recipe.precision}
+                if backend != prof.backend:
+                    graphs[g]["backend"] = backend  # the runtime opens it with this backend whatever it is asked
             shutil.copyfile(base / base_manifest["tokenizer"], tmp / base_manifest["tokenizer"])
             if base_manifest.get("vad"):
                 shutil.copyfile(base / base_manifest["vad"]["file"], tmp / base_manifest["vad"]["file"])

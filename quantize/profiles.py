@@ -12,6 +12,7 @@ from typing import Any
 from edgeasr.runtime.config import Document, Field, read_yaml, validate
 from edgeasr.runtime.errors import EdgeASRError
 
+BACKENDS = ("onnxruntime", "openvino")
 _PATTERNS = Field(list, items=Field(str))
 _CLIPS = Field(int)
 
@@ -79,7 +80,7 @@ METHODS: dict[str, tuple[tuple[str, ...], dict[str, Field]]] = {
 PROFILE_SPEC = {
     "name": Field(str, required=True),
     "description": Field(str, required=True),
-    "backend": Field(str, required=True, choices=("onnxruntime", "openvino")),
+    "backend": Field(str, required=True, choices=BACKENDS),
     "graphs": Field(dict, required=True, values=Field(dict)),
     "runtime": Field(dict, fields={"inference_precision": Field((str, type(None)), choices=("f32", "bf16", "f16"))}),
     "verify": Field(
@@ -96,10 +97,13 @@ PROFILE_SPEC = {
 
 @dataclass
 class GraphRecipe:
-    """How one graph is built: a method and its parameters."""
+    """How one graph is built: a method and its parameters, and the backend that runs it when
+    it is not the profile's (a profile may pair, e.g., OpenVINO's encoder with ONNX Runtime's
+    decoder)."""
 
     method: str
     params: dict[str, Any] = field(default_factory=dict)
+    backend: str | None = None
 
     @property
     def precision(self) -> str:
@@ -137,12 +141,19 @@ class Profile:
     def recipe(self, graph: str) -> GraphRecipe:
         return self.graphs.get(graph) or self.graphs.get("default") or GraphRecipe("none")
 
+    def graph_backend(self, graph: str) -> str:
+        """The backend that runs this graph: its recipe's own, else the profile's."""
+        return self.recipe(graph).backend or self.backend
+
     def to_manifest(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "description": self.description,
             "backend": self.backend,
-            "graphs": {g: {"method": r.method, **r.params} for g, r in self.graphs.items()},
+            "graphs": {
+                g: {"method": r.method, **r.params, **({"backend": r.backend} if r.backend else {})}
+                for g, r in self.graphs.items()
+            },
             "runtime": self.runtime,
             "verify": self.verify,
         }
@@ -174,14 +185,20 @@ def parse_profile(doc: Document) -> Profile:
                 f"allowed: {', '.join(METHODS)}"
             )
         backends, spec = METHODS[method]
-        if data["backend"] not in backends:
+        own = settings.get("backend")
+        if own is not None and own not in BACKENDS:
+            raise EdgeASRError(
+                f"{doc.where((*keys, 'backend'))}: field 'graphs.{graph}.backend' is {own!r}; "
+                f"allowed: {', '.join(BACKENDS)}"
+            )
+        if (own or data["backend"]) not in backends:
             raise EdgeASRError(
                 f"{doc.where((*keys, 'method'))}: method {method!r} runs on {', '.join(backends)}, "
-                f"not on backend {data['backend']!r}"
+                f"not on backend {own or data['backend']!r}"
             )
-        params = {k: v for k, v in settings.items() if k != "method"}
+        params = {k: v for k, v in settings.items() if k not in ("method", "backend")}
         validate(doc, spec, params, keys)
-        graphs[str(graph)] = GraphRecipe(method, params)
+        graphs[str(graph)] = GraphRecipe(method, params, own if own != data["backend"] else None)
     return Profile(
         name=data["name"],
         description=data["description"],

@@ -40,6 +40,11 @@ class Artifact:
     def backend(self) -> str:
         return self.manifest["backend"]
 
+    @property
+    def backends(self) -> set[str]:
+        """Every backend its graphs run on (a mixed profile runs one graph on the other)."""
+        return {self.backend} | {g["backend"] for g in self.manifest["graphs"].values() if "backend" in g}
+
     def file(self, name: str) -> Path:
         """Absolute path of a file listed in the manifest."""
         return self.path / name

@@ -23,6 +23,8 @@ def test_shipped_profiles_parse():
         p = load_profile(name)
         assert p.name == name and p.description and p.backend in ("onnxruntime", "openvino")
         assert {"encoder", "decoder"} & set(p.graphs) or "default" in p.graphs
+    mixed = load_profile("ort-int8-ov-encoder")  # one graph on the other backend
+    assert mixed.graph_backend("encoder") == "openvino" and mixed.graph_backend("decoder") == "onnxruntime"
 
 
 def test_shipped_targets_parse():
@@ -54,6 +56,14 @@ graphs:
         (
             GOOD.replace("method: matmul_nbits", "method: nncf_weights"),
             "p.yaml:7: method 'nncf_weights' runs on openvino",
+        ),
+        (
+            GOOD.replace("method: dynamic_int8, per_channel: true", "method: dynamic_int8, backend: openvino"),
+            "p.yaml:5: method 'dynamic_int8' runs on onnxruntime, not on backend 'openvino'",
+        ),
+        (
+            GOOD.replace("per_channel: true", "backend: tflite"),
+            "p.yaml:5: field 'graphs.encoder.backend' is 'tflite'; allowed: onnxruntime, openvino",
         ),
         (GOOD + "colour: red\n", "p.yaml:9: unknown field 'colour'"),
         (GOOD.replace("description: d\n", ""), "p.yaml:1: missing required field 'description'"),

@@ -53,6 +53,9 @@ def test_profile_builds_and_follows_fp32(profile, family, fp32_bases, calibratio
         assert len(manifest["calibration"]["sha256"]) == 64
     ref = load_model(fp32_bases[family], threads=2)
     cand = load_model(out, threads=2)
+    for g in manifest["graphs"]:  # a graph built for the other backend runs on it
+        kind = {"onnxruntime": "OrtGraph", "openvino": "OvGraph"}[load_profile(profile).graph_backend(g)]
+        assert type(cand.runtime.graphs[g]).__name__ == kind
     f = compare(ref, cand, [load_audio(speech[1].audio)], tokens=16)
     top1, kl = _bound(profile)
     print(f"{family} {profile}: top-1 {f['top1']:.3f}, KL {f['kl_mean']:.5f}")

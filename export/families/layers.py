@@ -100,7 +100,7 @@ class OrtGroupQueryAttention(torch.autograd.Function):
         scale: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, n, _ = q.shape
-        d, t = past_k.shape[3], int(total)
+        d, t = past_k.shape[3], bias.shape[-1]  # bias spans the `total` slots
         present = []
         for past, new in ((past_k, k), (past_v, v)):
             buf = past.clone()

@@ -67,22 +67,25 @@ class FamilyRuntime:
             )
         self.backend = backend
         self.threads = threads
+        self.precision = precision
+        # a graph built for another backend than the artifact's (a mixed profile) keeps it
+        self.graph_backend = {name: e.get("backend", backend) for name, e in self.manifest["graphs"].items()}
         self.graphs: dict[str, Graph] = {
-            name: open_graph(
-                artifact.graph_path(name, backend), backend, threads, precision, arena=name not in self.no_arena
-            )
-            for name in self.manifest["graphs"]
+            name: open_graph(artifact.graph_path(name, b), b, threads, precision, arena=name not in self.no_arena)
+            for name, b in self.graph_backend.items()
         }
         # "in_place": the decoder writes new K/V into the cache buffer bound to it (decoding.py)
-        self.cache_mode = {name: artifact.graph_entry(name, backend).get("cache", "returned") for name in self.graphs}
+        self.cache_mode = {
+            name: artifact.graph_entry(name, b).get("cache", "returned") for name, b in self.graph_backend.items()
+        }
 
     def use_portable_graphs(self) -> None:
         """Run the portable form of every graph that has a backend variant (calibration for
         another backend, and tests that compare the two forms)."""
-        for name in self.graphs:
-            if self.artifact.graph_entry(name, self.backend) is not self.manifest["graphs"][name]:
+        for name, b in self.graph_backend.items():
+            if self.artifact.graph_entry(name, b) is not self.manifest["graphs"][name]:
                 path = self.artifact.graph_path(name)
-                self.graphs[name] = open_graph(path, self.backend, self.threads, None, arena=name not in self.no_arena)
+                self.graphs[name] = open_graph(path, b, self.threads, self.precision, arena=name not in self.no_arena)
                 self.cache_mode[name] = self.manifest["graphs"][name].get("cache", "returned")
 
     kv_shape: tuple[int, int, int, int]
