@@ -90,6 +90,8 @@ def build(
                 else:
                     dst = ov.apply(recipe, src, tmp / f"{g}.xml", feeds.get(g))
                 graphs[g] = {**entry, "file": dst.name, "precision": recipe.precision}
+                if backend == "onnxruntime" and entry.get("cache") == "in_place" and recipe.params.get("kv_cache"):
+                    graphs[g]["kv_dtype"] = {"fp16": "float16", "fp32": "float32"}[recipe.params["kv_cache"]]
                 if backend != prof.backend:
                     graphs[g]["backend"] = backend  # the runtime opens it with this backend whatever it is asked
             shutil.copyfile(base / base_manifest["tokenizer"], tmp / base_manifest["tokenizer"])

@@ -13,7 +13,7 @@ from typing import Any
 from edgeasr.export.onnx_io import graph_files, load_graph, save_graph
 from edgeasr.export.onnx_passes import untie_output_projection
 from edgeasr.quantize.calibration import Feeds
-from edgeasr.quantize.ort_passes import own_conv_biases, share_int8_embedding, share_nbits_embedding
+from edgeasr.quantize.ort_passes import half_kv_cache, own_conv_biases, share_int8_embedding, share_nbits_embedding
 from edgeasr.quantize.profiles import GraphRecipe
 from edgeasr.runtime.errors import EdgeASRError
 
@@ -184,6 +184,8 @@ def _matmul_nbits(model: Any, dst: Path, p: dict[str, Any]) -> Path:
     if p.get("quantize_embedding", True):
         for table in tables:
             share_nbits_embedding(model, table)
+    if p.get("kv_cache") == "fp16":
+        half_kv_cache(model)  # graphs without ONNX Runtime's attention node keep an fp32 cache
     save_graph(model, dst)
     return dst
 

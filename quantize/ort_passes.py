@@ -136,3 +136,40 @@ def own_conv_biases(model: Any) -> int:
             n.input[2] = own.name
             copied += 1
     return copied
+
+
+def half_kv_cache(model: Any) -> bool:
+    """Run every GroupQueryAttention node on an fp16 KV cache: its cache inputs and outputs
+    become fp16 graph inputs and outputs (the runtime's buffer is fp16, half the memory: 0.6B
+    Qwen3-ASR, 60 s clip, ~190 MiB -> ~95 MiB), q/k/v and the mask are cast to fp16 before it,
+    its output back to fp32 after. Returns whether the graph had such nodes."""
+    from onnx import TensorProto, helper
+
+    if not any(n.op_type == "GroupQueryAttention" for n in model.graph.node):
+        return False
+    cast: dict[str, str] = {}
+    cache: set[str] = set()
+    nodes = []
+    for n in model.graph.node:
+        if n.op_type != "GroupQueryAttention":
+            nodes.append(n)
+            continue
+        for i in (0, 1, 2, 10):  # query, key, value, attention_bias
+            name = n.input[i] if i < len(n.input) else ""
+            if name and name not in cast:
+                cast[name] = f"{name}/fp16"
+                nodes.append(
+                    helper.make_node("Cast", [name], [cast[name]], name=f"{name}/to_fp16", to=TensorProto.FLOAT16)
+                )
+            if name:
+                n.input[i] = cast[name]
+        cache.update((n.input[3], n.input[4], n.output[1], n.output[2]))
+        out = n.output[0]
+        n.output[0] = f"{out}/fp16"
+        nodes += [n, helper.make_node("Cast", [n.output[0]], [out], name=f"{out}/to_fp32", to=TensorProto.FLOAT)]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    for vi in [*model.graph.input, *model.graph.output]:
+        if vi.name in cache:
+            vi.type.tensor_type.elem_type = TensorProto.FLOAT16
+    return True

@@ -49,6 +49,7 @@ METHODS: dict[str, tuple[tuple[str, ...], dict[str, Field]]] = {
             "symmetric": Field(bool),
             "quantize_embedding": Field(bool),
             "static_conv": Field(bool),
+            "kv_cache": Field(str, choices=("fp32", "fp16")),
             "calibration_clips": _CLIPS,
             "keep_fp": _PATTERNS,
         },

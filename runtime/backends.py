@@ -40,7 +40,8 @@ def default_threads() -> int:
 
 
 class OrtGraph:
-    """ONNX Runtime CPU session; inputs are passed without copies when contiguous."""
+    """ONNX Runtime CPU session; inputs are passed without copies when contiguous. One caller
+    at a time (the kept I/O binding), as for OvGraph's single infer request."""
 
     def __init__(self, path: Path, threads: int, precision: str | None = None, arena: bool = True) -> None:
         try:

@@ -129,7 +129,8 @@ def prefill(
 
 class StepModel(Protocol):
     """What a family gives the decoding loop. A model may also set `in_place = True`: its graph
-    writes the new entries into the buffer `past` itself and `step` returns none (see `call`)."""
+    writes the new entries into the buffer `past` itself and `step` returns none (see `call`);
+    and `kv_dtype`, the buffer's dtype when it is not float32."""
 
     def step(
         self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray, past: np.ndarray
@@ -175,7 +176,7 @@ def greedy_decode(
     for r, p in enumerate(prompts):
         ids[r, plen - len(p) :] = p
         prompt_mask[r, plen - len(p) :] = 1
-    cache = KVCache(kv_shape, batch, dtype)
+    cache = KVCache(kv_shape, batch, getattr(model, "kv_dtype", dtype))
     positions = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)
 
     t0 = time.perf_counter()
@@ -214,7 +215,7 @@ def forced_logits(
     """Teacher-forced logits of one sequence: after the prompt, then after each token, fed one
     cached step at a time (so the KV-cache path is what gets checked). Shape (len(tokens)+1, vocab)."""
     n = len(prompt)
-    cache = KVCache(kv_shape, 1)
+    cache = KVCache(kv_shape, 1, getattr(model, "kv_dtype", np.float32))
     limit = n + len(tokens)
     one, prompt_mask = np.ones((1, 1), dtype=np.int64), np.ones((1, n), dtype=np.int64)
     logits = prefill(model, cache, np.array([prompt]), np.arange(n)[None], prompt_mask, limit)

@@ -46,6 +46,8 @@ def test_profile_builds_and_follows_fp32(profile, family, fp32_bases, calibratio
     assert "variants" not in decoder
     in_place = family == "qwen3_asr" and manifest["backend"] == "onnxruntime"
     assert decoder["cache"] == ("in_place" if in_place else "returned")
+    half = in_place and load_profile(profile).recipe("decoder").params.get("kv_cache") == "fp16"
+    assert decoder.get("kv_dtype", "float32") == ("float16" if half else "float32")
     if (
         load_profile(profile).recipe("encoder").needs_calibration
         or load_profile(profile).recipe("decoder").needs_calibration
@@ -53,6 +55,8 @@ def test_profile_builds_and_follows_fp32(profile, family, fp32_bases, calibratio
         assert len(manifest["calibration"]["sha256"]) == 64
     ref = load_model(fp32_bases[family], threads=2)
     cand = load_model(out, threads=2)
+    if family == "qwen3_asr":  # the cache buffer's dtype follows the graph's inputs
+        assert cand.runtime.kv_dtype == ("float16" if half else "float32")
     for g in manifest["graphs"]:  # a graph built for the other backend runs on it
         kind = {"onnxruntime": "OrtGraph", "openvino": "OvGraph"}[load_profile(profile).graph_backend(g)]
         assert type(cand.runtime.graphs[g]).__name__ == kind
@@ -89,3 +93,25 @@ def test_static_conv_reaches_qlinearconv(fp32_bases, calibration, speech, tmp_pa
         tokens=16,
     )
     assert f["kl_mean"] <= BOUNDS["int8"][1] and f["encoder_cosine"] > 0.99, f
+
+
+def test_fp16_kv_cache_follows_fp32_cache(fp32_bases, calibration, speech, tmp_path):
+    """`kv_cache: fp16` on the Qwen3-ASR tiny model: the decoder's cache inputs become fp16, the
+    runtime's buffer too, and the distributions barely move (fp16 keeps ~3 decimal digits)."""
+    import onnx
+
+    arts = {}
+    for cache in ("fp32", "fp16"):
+        (tmp_path / f"kv{cache}.yaml").write_text(
+            f"name: kv{cache}\ndescription: d\nbackend: onnxruntime\ngraphs:\n"
+            f"  default: {{method: matmul_nbits, bits: 8, block_size: 128, kv_cache: {cache}}}\n"
+        )
+        arts[cache] = tmp_path / cache
+        build(str(fp32_bases["qwen3_asr"]), load_profile(tmp_path / f"kv{cache}.yaml"), arts[cache])
+    graph = onnx.load(str(arts["fp16"] / "decoder.onnx"), load_external_data=False).graph
+    kinds = {i.name: i.type.tensor_type.elem_type for i in graph.input}
+    assert kinds["past_key.0"] == onnx.TensorProto.FLOAT16 and kinds["input_ids"] == onnx.TensorProto.INT64
+    half = load_model(arts["fp16"], threads=2)
+    assert half.runtime.kv_dtype == "float16"
+    f = compare(load_model(arts["fp32"], threads=2), half, [load_audio(speech[1].audio)], tokens=16)
+    assert f["top1"] == 1.0 and f["kl_mean"] < 1e-4, f

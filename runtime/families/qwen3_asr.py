@@ -45,6 +45,8 @@ class Qwen3ASRRuntime(FamilyRuntime):
         self._names = {v["name"].lower(): code for code, v in self.languages.items()}
         self.window_frames = self.feat["chunk_frames"] * self.feat["window_chunks"]
         self.trim_windows = bool(self.feat.get("trimmed_windows"))  # the graph takes < window_chunks
+        decoder = artifact.graph_entry("decoder", self.graph_backend["decoder"])
+        self.kv_dtype = np.dtype(decoder.get("kv_dtype", "float32"))  # the cache buffer's (`kv_cache` profile option)
 
     # -- audio -> embeddings ----------------------------------------------------------
     def features(self, audio: np.ndarray) -> np.ndarray:
@@ -136,7 +138,9 @@ class Qwen3ASRRuntime(FamilyRuntime):
         return (self.dec["layers"], 2, self.dec["heads"], self.dec["head_dim"])
 
     def step_model(self, audio_embeds: np.ndarray) -> _Step:
-        return _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"], self.cache_mode["decoder"] == "in_place")
+        step = _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"], self.cache_mode["decoder"] == "in_place")
+        step.kv_dtype = self.kv_dtype
+        return step
 
     def prepare(self, audio: np.ndarray, language: str | None = None, context: str | None = None) -> Prepared:
         embeds = self.encode([audio])[0]
@@ -199,6 +203,7 @@ class _Step:
     def __init__(self, graph: object, audio_embeds: np.ndarray, audio_token: int, in_place: bool = False) -> None:
         self.graph = graph
         self.in_place = in_place  # the graph writes its new K/V into the buffer (decoding.call)
+        self.kv_dtype = np.dtype(np.float32)
         self.audio = audio_embeds
         self.audio_token = audio_token
         self.used = np.zeros(audio_embeds.shape[0], dtype=np.int64)  # embeddings consumed per row
