@@ -31,15 +31,19 @@ def read_bandwidth(threads: int = 2, megabytes: int = 1024, repeats: int = 5) ->
 
 
 def graph_bytes(artifact: Artifact, graph: str) -> int:
-    """Bytes of a graph's files as stored (weights dominate): what one full pass reads."""
-    stem = Path(artifact.manifest["graphs"][graph]["file"]).stem
-    return sum(f["bytes"] for name, f in artifact.manifest["files"].items() if Path(name).name.split(".")[0] == stem)
+    """Bytes of the files of the graph the artifact's backend runs (weights dominate): what one
+    full pass reads. An fp32 export also holds ONNX Runtime's form of a graph; only one counts."""
+    file = artifact.graph_entry(graph, artifact.backend)["file"]
+    mine = {file, f"{file}.data", f"{Path(file).with_suffix('.bin')}"}
+    return sum(f["bytes"] for name, f in artifact.manifest["files"].items() if name in mine)
 
 
 def kv_bytes_per_position(artifact: Artifact) -> int:
-    """fp32 K and V of one cached position across all layers (what each step re-reads per token of context)."""
+    """K and V of one cached position across all layers, in the cache's dtype (fp32 unless the
+    profile chose fp16): what each step re-reads per token of context."""
     d = artifact.manifest["decoder"]
-    return d["layers"] * 2 * d["heads"] * d["head_dim"] * 4
+    dtype = artifact.graph_entry("decoder", artifact.backend).get("kv_dtype", "float32")
+    return d["layers"] * 2 * d["heads"] * d["head_dim"] * np.dtype(dtype).itemsize
 
 
 def decode_ceiling_ms(artifact: Artifact, context: int, bandwidth_gbs: float, embedding_bytes: int = 0) -> float:

@@ -17,6 +17,7 @@ from edgeasr.quantize.profiles import load_profile, profile_names
 from edgeasr.runtime import load_model
 from edgeasr.runtime.audio import load_audio
 from edgeasr.runtime.fidelity import compare
+from edgeasr.runtime.perf import kv_bytes_per_position
 
 # (min top-1 agreement, max mean KL in nats) by the lowest precision in the profile
 BOUNDS = {"fp32": (1.0, 1e-6), "fp16": (0.0, 1e-3), "int8": (0.0, 5e-3), "int4": (0.0, 5e-2)}
@@ -111,7 +112,8 @@ def test_fp16_kv_cache_follows_fp32_cache(fp32_bases, calibration, speech, tmp_p
     graph = onnx.load(str(arts["fp16"] / "decoder.onnx"), load_external_data=False).graph
     kinds = {i.name: i.type.tensor_type.elem_type for i in graph.input}
     assert kinds["past_key.0"] == onnx.TensorProto.FLOAT16 and kinds["input_ids"] == onnx.TensorProto.INT64
-    half = load_model(arts["fp16"], threads=2)
+    half, full = load_model(arts["fp16"], threads=2), load_model(arts["fp32"], threads=2)
     assert half.runtime.kv_dtype == "float16"
-    f = compare(load_model(arts["fp32"], threads=2), half, [load_audio(speech[1].audio)], tokens=16)
+    assert 2 * kv_bytes_per_position(half.runtime.artifact) == kv_bytes_per_position(full.runtime.artifact)
+    f = compare(full, half, [load_audio(speech[1].audio)], tokens=16)
     assert f["top1"] == 1.0 and f["kl_mean"] < 1e-4, f

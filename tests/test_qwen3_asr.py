@@ -85,12 +85,15 @@ def test_in_place_decoder_equals_portable(qwen_artifacts, clips):
     import onnx
 
     from edgeasr.runtime import decoding
+    from edgeasr.runtime.perf import graph_bytes
 
     fast = load_model(qwen_artifacts["onnx"], threads=2)
     plain = load_model(qwen_artifacts["onnx"], threads=2)
     art = plain.runtime.artifact
     ops = {n.op_type for n in onnx.load(art.graph_path("decoder", "onnxruntime"), load_external_data=False).graph.node}
     assert "GroupQueryAttention" in ops and fast.runtime.cache_mode["decoder"] == "in_place"
+    ort_form = [f for f in art.manifest["files"] if f.startswith("decoder.onnxruntime.onnx")]
+    assert graph_bytes(art, "decoder") == sum(art.manifest["files"][f]["bytes"] for f in ort_form)  # one form only
     plain.runtime.use_portable_graphs()
     assert plain.runtime.cache_mode["decoder"] == "returned"
     logits = []
