@@ -47,8 +47,22 @@ def _large(path: Path) -> bool:
 
 
 def none(src: Path, dst: Path, recipe: GraphRecipe, feeds: Feeds | None) -> Path:
-    for p in graph_files(src):
+    """The graph as exported, copied; a renamed copy (ONNX Runtime's `decoder.onnxruntime.onnx`
+    becomes `decoder.onnx`) has its external data file renamed and the graph pointed at it."""
+    import onnx
+
+    data = [p for p in graph_files(src) if p != src]
+    for p in data:
         shutil.copyfile(p, dst.parent / p.name.replace(src.name, dst.name))
+    if not data or src.name == dst.name:
+        shutil.copyfile(src, dst)
+        return dst
+    model = onnx.load(str(src), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = entry.value.replace(src.name, dst.name)
+    onnx.save(model, str(dst))
     return dst
 
 

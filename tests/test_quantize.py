@@ -117,3 +117,34 @@ def test_fp16_kv_cache_follows_fp32_cache(fp32_bases, calibration, speech, tmp_p
     assert 2 * kv_bytes_per_position(half.runtime.artifact) == kv_bytes_per_position(full.runtime.artifact)
     f = compare(full, half, [load_audio(speech[1].audio)], tokens=16)
     assert f["top1"] == 1.0 and f["kl_mean"] < 1e-4, f
+
+
+def test_unquantized_copy_renames_its_external_data(tmp_path):
+    """Method `none` on a graph with external data under another name (an export's
+    `decoder.onnxruntime.onnx` built into `decoder.onnx`): the copy must find its weights."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgeasr.quantize import ort as ort_methods
+    from edgeasr.quantize.profiles import GraphRecipe
+
+    w = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(8, 8), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [w],
+    )
+    src = tmp_path / "src" / "decoder.onnxruntime.onnx"
+    src.parent.mkdir()
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(src), save_as_external_data=True, location=f"{src.name}.data", size_threshold=0)
+    dst = tmp_path / "out" / "decoder.onnx"
+    dst.parent.mkdir()
+    ort_methods.apply(GraphRecipe("none"), src, dst, None)
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["decoder.onnx", "decoder.onnx.data"]
+    y = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"]).run(None, {"x": np.ones((1, 8), np.float32)})
+    assert np.allclose(y[0], np.arange(64, dtype=np.float32).reshape(8, 8).sum(0))
