@@ -15,7 +15,7 @@ from edgeasr.export.artifact_writer import staging_dir, tool_versions, write_man
 from edgeasr.quantize import ort, ov
 from edgeasr.quantize.calibration import calibration_clips, clips_hash, record_feeds
 from edgeasr.quantize.profiles import Profile, load_profile
-from edgeasr.runtime.artifact import MANIFEST, load_artifact
+from edgeasr.runtime.artifact import MANIFEST, Artifact, load_artifact
 from edgeasr.runtime.errors import EdgeASRError
 
 # Fidelity every profile must keep unless it states its own (see `verify` in the YAML).
@@ -58,6 +58,7 @@ def build(
     with tempfile.TemporaryDirectory(prefix="edgeasr-build-") as tmpdir:
         base = fp32_base(model, Path(tmpdir))
         base_manifest = json.loads((base / MANIFEST).read_text())
+        base_art = Artifact(base, base_manifest)  # graph_entry: a graph's form for a backend
         graph_names = list(base_manifest["graphs"])
         needs = {g for g in graph_names if prof.recipe(g).needs_calibration}
         feeds, calib = {}, None
@@ -65,7 +66,7 @@ def build(
             count = max(prof.recipe(g).params.get("calibration_clips", 16) for g in needs)
             clips = calibration_clips(calibration, count)
             for g in needs:
-                entry = base_manifest["graphs"][g].get("variants", {}).get(prof.graph_backend(g), {})
+                entry = base_art.graph_entry(g, prof.graph_backend(g))
                 if entry.get("cache") == "in_place" and prof.recipe(g).method == "static_int8":
                     raise EdgeASRError(
                         f"{g}: static int8 needs the graph's activations recorded, which ONNX Runtime's form of "
@@ -82,8 +83,7 @@ def build(
             for g in graph_names:
                 recipe = prof.recipe(g)
                 backend = prof.graph_backend(g)
-                entry = {k: v for k, v in base_manifest["graphs"][g].items() if k != "variants"}
-                entry = base_manifest["graphs"][g].get("variants", {}).get(backend, entry)
+                entry = {k: v for k, v in base_art.graph_entry(g, backend).items() if k != "variants"}
                 src = base / entry["file"]
                 if backend == "onnxruntime":
                     dst = ort.apply(recipe, src, tmp / f"{g}.onnx", feeds.get(g))

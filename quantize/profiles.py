@@ -9,10 +9,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edgeasr.runtime.backends import BACKENDS
 from edgeasr.runtime.config import Document, Field, read_yaml, validate
 from edgeasr.runtime.errors import EdgeASRError
 
-BACKENDS = ("onnxruntime", "openvino")
 _PATTERNS = Field(list, items=Field(str))
 _CLIPS = Field(int)
 

@@ -91,6 +91,11 @@ class KVCache:
         self.valid = self.valid[rows]
 
 
+def new_cache(model: StepModel, kv_shape: tuple[int, int, int, int], batch: int) -> KVCache:
+    """An empty cache in the dtype the model's graph takes (`kv_dtype`, float32 by default)."""
+    return KVCache(kv_shape, batch, getattr(model, "kv_dtype", np.float32))
+
+
 def call(
     model: StepModel,
     cache: KVCache,
@@ -161,7 +166,6 @@ def greedy_decode(
     pad_id: int = 0,
     logits_filter: Callable[[np.ndarray, int], None] | None = None,
     ignore_eos: bool = False,
-    dtype: np.dtype = np.float32,
 ) -> DecodeResult:
     """Decode every prompt greedily in one batch; rows that finish are dropped from the batch.
 
@@ -176,7 +180,7 @@ def greedy_decode(
     for r, p in enumerate(prompts):
         ids[r, plen - len(p) :] = p
         prompt_mask[r, plen - len(p) :] = 1
-    cache = KVCache(kv_shape, batch, getattr(model, "kv_dtype", dtype))
+    cache = new_cache(model, kv_shape, batch)
     positions = np.maximum(np.cumsum(prompt_mask, axis=1) - 1, 0)
 
     t0 = time.perf_counter()
@@ -215,7 +219,7 @@ def forced_logits(
     """Teacher-forced logits of one sequence: after the prompt, then after each token, fed one
     cached step at a time (so the KV-cache path is what gets checked). Shape (len(tokens)+1, vocab)."""
     n = len(prompt)
-    cache = KVCache(kv_shape, 1, getattr(model, "kv_dtype", np.float32))
+    cache = new_cache(model, kv_shape, 1)
     limit = n + len(tokens)
     one, prompt_mask = np.ones((1, 1), dtype=np.int64), np.ones((1, n), dtype=np.int64)
     logits = prefill(model, cache, np.array([prompt]), np.arange(n)[None], prompt_mask, limit)

@@ -151,6 +151,6 @@ def load_model(
         raise EdgeASRError(f"{artifact}: {reason}; {hint}")
     precision = precision or art.manifest.get("runtime", {}).get("inference_precision")
     cls = family_runtime(art.family)
-    mixed = any("backend" in g for g in art.manifest["graphs"].values())  # some graphs run on OpenVINO
-    runtime = cls(art, backend, threads or default_threads(), precision if backend == "openvino" or mixed else None)
+    on_openvino = backend == "openvino" or "openvino" in art.backends  # a mixed profile's graph may be
+    runtime = cls(art, backend, threads or default_threads(), precision if on_openvino else None)
     return Model(art, runtime, max_seconds)

@@ -138,9 +138,8 @@ class Qwen3ASRRuntime(FamilyRuntime):
         return (self.dec["layers"], 2, self.dec["heads"], self.dec["head_dim"])
 
     def step_model(self, audio_embeds: np.ndarray) -> _Step:
-        step = _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"], self.cache_mode["decoder"] == "in_place")
-        step.kv_dtype = self.kv_dtype
-        return step
+        in_place = self.cache_mode["decoder"] == "in_place"
+        return _Step(self.graphs["decoder"], audio_embeds, self.tok["audio"], in_place, self.kv_dtype)
 
     def prepare(self, audio: np.ndarray, language: str | None = None, context: str | None = None) -> Prepared:
         embeds = self.encode([audio])[0]
@@ -200,10 +199,17 @@ class _Step:
     so a prefill cut into several calls gets, per call, the embeddings its audio tokens have not
     yet used; calls without audio tokens get none."""
 
-    def __init__(self, graph: object, audio_embeds: np.ndarray, audio_token: int, in_place: bool = False) -> None:
+    def __init__(
+        self,
+        graph: object,
+        audio_embeds: np.ndarray,
+        audio_token: int,
+        in_place: bool = False,
+        kv_dtype: type | np.dtype = np.float32,
+    ) -> None:
         self.graph = graph
         self.in_place = in_place  # the graph writes its new K/V into the buffer (decoding.call)
-        self.kv_dtype = np.dtype(np.float32)
+        self.kv_dtype = kv_dtype  # the cache buffer's dtype (decoding.new_cache)
         self.audio = audio_embeds
         self.audio_token = audio_token
         self.used = np.zeros(audio_embeds.shape[0], dtype=np.int64)  # embeddings consumed per row
